@@ -1,0 +1,1 @@
+"""edc: energy decay curves from room features."""

@@ -1,0 +1,191 @@
+"""Energy decay curves and ISO 3382-1 room-acoustic parameters.
+
+One implementation in torch serves numpy and torch inputs alike: numpy arrays go
+in and come out as numpy (float64), torch tensors stay tensors and keep their
+autograd graph, so the losses can differentiate through T20 and C50.
+
+Conventions follow ``pyrato`` (the test oracle) and ``PROTOCOL.md``:
+
+* ``edc`` is linear energy of shape ``(..., n_samples)`` sampled at ``fs`` Hz,
+  with ``L(t) = 10 log10(E(t) / E(0))`` in dB.
+* Decay times: ``iu`` / ``il`` are the samples whose level is nearest the upper /
+  lower limit; a least-squares line is fitted to ``L`` over ``iu <= n < il`` and
+  the decay time is ``-60 / slope`` (s). It is NaN (undefined) where the curve's
+  lowest level stays above the lower limit, or where fewer than two samples fall
+  in the fit window. A curve reaching exactly 0 (-inf dB) reaches every limit.
+* Energy ratios use the EDC's value at the sample nearest the early time limit:
+  ``C_te = 10 log10(E(0) / E(te) - 1)`` dB, ``D_te = 1 - E(te) / E(0)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)
+
+# (upper, lower) level limits in dB of each decay-time estimator (ISO 3382-1).
+DECAY_LIMITS_DB = {"edt": (-0.1, -10.1), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
+
+
+def _as_tensor(x):
+    """Return ``(tensor, was_numpy)``; numpy input becomes float64 torch."""
+    if isinstance(x, torch.Tensor):
+        return x, False
+    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+
+
+def _out(x: torch.Tensor, was_numpy: bool):
+    return x.detach().cpu().numpy() if was_numpy else x
+
+
+def level_db(edc: torch.Tensor) -> torch.Tensor:
+    """Level ``10 log10(E / E(0))`` in dB, shape as ``edc``; -inf where E is 0.
+
+    Written so that gradients stay finite where E is 0 (no 0 * inf).
+    """
+    ratio = edc / edc[..., :1]
+    positive = ratio > 0
+    safe = torch.where(positive, ratio, torch.ones_like(ratio))
+    return torch.where(positive, 10.0 * torch.log10(safe), torch.full_like(ratio, -torch.inf))
+
+
+def decay_time(edc, fs: float, upper_db: float, lower_db: float):
+    """Decay time (s) from a linear fit of the level between two limits.
+
+    Args:
+        edc: linear-energy EDC, ``(..., n_samples)``, numpy or torch.
+        fs: sampling rate of ``edc`` in Hz.
+        upper_db, lower_db: fit limits in dB (e.g. -5 and -25 for T20).
+
+    Returns:
+        ``(...)`` decay times in s extrapolated to 60 dB; NaN where undefined.
+    """
+    edc, was_numpy = _as_tensor(edc)
+    level = level_db(edc)
+    n = torch.arange(edc.shape[-1], device=edc.device)
+    i_upper = torch.argmin((level - upper_db).abs(), dim=-1, keepdim=True)
+    i_lower = torch.argmin((level - lower_db).abs(), dim=-1, keepdim=True)
+    window = (n >= i_upper) & (n < i_lower)
+    count = window.sum(-1)
+    # Centre on the window means for a well-conditioned fit; time in s.
+    t = (n.to(level.dtype) / fs).expand_as(level)
+    y = torch.where(window, level, torch.zeros_like(level))
+    w = window.to(level.dtype)
+    denom = count.clamp(min=1).to(level.dtype).unsqueeze(-1)
+    t_mean = (w * t).sum(-1, keepdim=True) / denom
+    y_mean = y.sum(-1, keepdim=True) / denom
+    dt = w * (t - t_mean)
+    slope = (dt * (y - y_mean)).sum(-1) / (dt * dt).sum(-1).clamp(min=torch.finfo(level.dtype).tiny)
+    defined = (level.amin(-1) <= lower_db) & (count >= 2)
+    result = torch.where(defined, -60.0 / slope, torch.full_like(slope, torch.nan))
+    return _out(result, was_numpy)
+
+
+def edt(edc, fs: float):
+    """Early decay time (s): fit from -0.1 to -10.1 dB, extrapolated to 60 dB. ``(...)``."""
+    return decay_time(edc, fs, *DECAY_LIMITS_DB["edt"])
+
+
+def t20(edc, fs: float):
+    """T20 reverberation time (s): fit from -5 to -25 dB, extrapolated to 60 dB. ``(...)``."""
+    return decay_time(edc, fs, *DECAY_LIMITS_DB["t20"])
+
+
+def t30(edc, fs: float):
+    """T30 reverberation time (s): fit from -5 to -35 dB, extrapolated to 60 dB. ``(...)``."""
+    return decay_time(edc, fs, *DECAY_LIMITS_DB["t30"])
+
+
+def _early_energy_ratio(edc, fs: float, early_time_limit_ms: float):
+    """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit."""
+    edc, was_numpy = _as_tensor(edc)
+    index = int(round(early_time_limit_ms * 1e-3 * fs))
+    if not 0 < index < edc.shape[-1]:
+        raise ValueError(f"early time limit {early_time_limit_ms} ms is outside the EDC "
+                         f"({edc.shape[-1]} samples at {fs} Hz)")
+    return edc[..., index] / edc[..., 0], was_numpy
+
+
+def clarity(edc, fs: float, early_time_limit_ms: float = 50.0):
+    """Clarity ``C_te = 10 log10(E(0) / E(te) - 1)`` in dB, shape ``(...)``."""
+    late, was_numpy = _early_energy_ratio(edc, fs, early_time_limit_ms)
+    return _out(10.0 * torch.log10(1.0 / late - 1.0), was_numpy)
+
+
+def definition(edc, fs: float, early_time_limit_ms: float = 50.0):
+    """Definition ``D_te = 1 - E(te) / E(0)`` (fraction of energy before te), ``(...)``."""
+    late, was_numpy = _early_energy_ratio(edc, fs, early_time_limit_ms)
+    return _out(1.0 - late, was_numpy)
+
+
+def c50(edc, fs: float):
+    """C50 clarity in dB (early limit 50 ms), shape ``(...)``."""
+    return clarity(edc, fs, 50.0)
+
+
+def c80(edc, fs: float):
+    """C80 clarity in dB (early limit 80 ms), shape ``(...)``."""
+    return clarity(edc, fs, 80.0)
+
+
+def d50(edc, fs: float):
+    """D50 definition (fraction, 0 to 1), shape ``(...)``."""
+    return definition(edc, fs, 50.0)
+
+
+PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50": d50}
+
+
+def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
+    """All named parameters of ``edc`` as ``{name: (...)}``."""
+    return {name: PARAMETERS[name](edc, fs) for name in names}
+
+
+def energy_decay_curve(rir, fs: float, duration: float = 2.0, octave_bands: bool = False):
+    """Onset-aligned Schroeder energy decay curve of room impulse responses.
+
+    Onset is the first sample whose energy ``h^2`` is within 20 dB of its maximum
+    (ISO 3382-1, A.3.4); samples before it are dropped. ``E(t) = sum_{tau>=t} h^2``
+    over the whole RIR, normalised to ``E(0) = 1``, then cut or zero-padded to
+    ``duration`` seconds.
+
+    Args:
+        rir: ``(..., n_rir)`` impulse responses, numpy or torch.
+        fs: sampling rate in Hz.
+        duration: length of the returned EDC in s.
+        octave_bands: if True, filter the RIR into the octave bands 125 Hz to
+            8 kHz first (onset from the broadband RIR) and return
+            ``(..., 7, n_samples)``.
+
+    Returns:
+        ``(..., n_samples)`` linear-energy EDCs with ``n_samples = round(duration * fs)``
+        (float64 for numpy input).
+    """
+    rir, was_numpy = _as_tensor(rir)
+    energy = rir * rir
+    onset = torch.argmax((energy >= energy.amax(-1, keepdim=True) * 1e-2).to(torch.int8), dim=-1)
+    if octave_bands:
+        energy = _octave_band_energy(rir, fs)
+        onset = onset.unsqueeze(-1)
+    # Reverse cumulative sum: the order that reproduces the shared data bit for bit.
+    tail = torch.flip(torch.cumsum(torch.flip(energy, (-1,)), -1), (-1,))
+    n_out = int(round(duration * fs))
+    index = onset.unsqueeze(-1) + torch.arange(n_out, device=rir.device)
+    inside = index < energy.shape[-1]
+    curve = torch.gather(tail, -1, index.clamp(max=energy.shape[-1] - 1).expand(*tail.shape[:-1], n_out))
+    curve = torch.where(inside, curve, torch.zeros_like(curve))
+    curve = curve / curve[..., :1]
+    return _out(curve, was_numpy)
+
+
+def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
+    """``(..., 7, n)`` squared octave-band RIRs (pyroomacoustics' octave filter bank)."""
+    from pyroomacoustics.acoustics import OctaveBandsFactory
+    from scipy.signal import fftconvolve
+
+    taps = OctaveBandsFactory(base_frequency=125, fs=fs, n_fft=512).filters[:, : len(OCTAVE_BANDS_HZ)]
+    h = rir.detach().cpu().numpy()[..., None, :]
+    h = np.broadcast_to(h, h.shape[:-2] + (taps.shape[1], h.shape[-1]))
+    filtered = fftconvolve(h, taps.T.reshape((1,) * (h.ndim - 2) + taps.T.shape), mode="same", axes=-1)
+    filtered = torch.as_tensor(filtered, dtype=rir.dtype, device=rir.device)
+    return filtered * filtered

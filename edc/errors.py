@@ -1,0 +1,76 @@
+"""User-facing errors and the exit codes of every ``edc`` command.
+
+Exit codes (README): 0 completed, 1 failed (unexpected error), 2 bad input or
+configuration, 3 diverged, 130 interrupted by SIGINT, 143 by SIGTERM.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
+class EdcInputError(Exception):
+    """Bad input or configuration. The message says what, where and how to fix it."""
+
+
+def describe_rows(labels, limit: int = 5) -> str:
+    """``'a, b, c (and 7 more; 10 in all)'`` for error messages."""
+    labels = [str(x) for x in labels]
+    head = ", ".join(labels[:limit])
+    return head if len(labels) <= limit else f"{head} (and {len(labels) - limit} more; {len(labels)} in all)"
+
+
+def full_error() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def report_input_error(err: EdcInputError) -> int:
+    """Print ``err`` as one clear message (traceback only with HYDRA_FULL_ERROR=1)."""
+    if full_error():
+        import traceback
+
+        traceback.print_exception(err)
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def task(fn):
+    """Decorate a Hydra task function: bad input exits 2 with one clear message."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        _state["task_started"] = True
+        try:
+            return fn(*args, **kwargs)
+        except EdcInputError as err:
+            sys.exit(report_input_error(err))
+
+    return wrapped
+
+
+def entrypoint(hydra_main):
+    """Wrap a ``@hydra.main`` function for ``python -m``.
+
+    Hydra exits 1 for errors of its own, such as an unknown config option
+    (``model=nope``); they happen before any task starts, so that 1 becomes 2,
+    the code for bad configuration.
+    """
+
+    @functools.wraps(hydra_main)
+    def wrapped():
+        _state["task_started"] = False
+        try:
+            hydra_main()
+        except SystemExit as exit_:
+            if exit_.code == EXIT_FAILED and not _state["task_started"]:
+                sys.exit(EXIT_BAD_INPUT)
+            raise
+
+    return wrapped
+
+
+_state = {"task_started": False}

@@ -1,0 +1,197 @@
+"""Simulate rooms into a compact dataset: ``python -m edc.generate``.
+
+    python -m edc.generate n_rooms=300 out_dir=data/rooms300
+    python -m edc.generate features_csv=rooms.csv out_dir=data/mine workers=8
+    python -m edc.generate -m shard=0,1,2,3 n_shards=4 n_rooms=6000 out_dir=D   # then:
+    python -m edc.generate merge=true n_rooms=6000 out_dir=D
+
+Rooms are simulated in chunks of ``chunk_size`` rows saved under
+``out_dir/.work/chunks``; a restarted run skips the chunks already there (a corrupt
+one is simulated again). Shard ``j`` of ``K`` simulates every K-th chunk. The
+compact layout is written atomically once every chunk exists.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import multiprocessing
+import os
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from edc.data import FEATURES, read_features, write_compact
+from edc.errors import EdcInputError, entrypoint, task
+from edc.io import atomic_path
+from edc.simulate import SamplerRanges, SimulationSettings, sample_rooms, simulate_room
+
+log = logging.getLogger(__name__)
+
+
+def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
+    """The features table: from ``features_csv`` or drawn by the sampler (``n_rooms``)."""
+    if (cfg.features_csv is None) == (cfg.n_rooms is None):
+        raise EdcInputError("give exactly one of features_csv=PATH (simulate those rooms) or n_rooms=N "
+                            "(draw N rooms from the built-in sampler).")
+    if cfg.features_csv is not None:
+        return read_features(cfg.features_csv)
+    if int(cfg.n_rooms) <= 0:
+        raise EdcInputError(f"n_rooms={cfg.n_rooms}: must be a positive number of rooms.")
+    ranges = SamplerRanges(**OmegaConf.to_container(cfg.sampler))
+    return sample_rooms(int(cfg.n_rooms), seed=int(cfg.seed), ranges=ranges)
+
+
+def prepare_work_dir(work: Path, rooms: pd.DataFrame) -> None:
+    """Record the rooms of this dataset; refuse to resume a run on other rooms."""
+    recorded = work / "features.csv"
+    if recorded.is_file():
+        previous = pd.read_csv(recorded, dtype={"ID": str})
+        same = previous.shape == rooms.shape and np.allclose(previous[FEATURES], rooms[FEATURES]) \
+            and (previous["ID"].to_numpy() == rooms["ID"].to_numpy()).all()
+        if not same:
+            raise EdcInputError(f"{work.parent}: holds an unfinished run on other rooms. "
+                                "Fix: choose a new out_dir, or delete its .work folder to start over.")
+        return
+    with atomic_path(recorded) as tmp:
+        rooms.to_csv(tmp, index=False)
+
+
+def chunk_path(work: Path, chunk: int) -> Path:
+    return work / "chunks" / f"chunk-{chunk:05d}.npz"
+
+
+def read_chunk(path: Path, rows: np.ndarray, n_samples: int):
+    """The chunk's arrays, or None if it is missing or corrupt."""
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception:  # noqa: BLE001 - any unreadable file is a corrupt chunk
+        return None
+    edcs = arrays.get("edcs")
+    if edcs is None or not np.array_equal(arrays.get("rows"), rows) or edcs.shape != (len(rows), n_samples):
+        return None
+    return arrays
+
+
+def _simulate_row(args):
+    room, seed, settings = args
+    return simulate_room(room, seed, settings)
+
+
+def simulate_chunk(rooms: pd.DataFrame, rows: np.ndarray, settings: SimulationSettings, pool, progress) -> dict:
+    """Simulate ``rows`` of ``rooms``; seeds are the row indices or the ``seed`` column."""
+    seeds = rooms["seed"].to_numpy()[rows] if "seed" in rooms.columns else rows
+    jobs = [(rooms.iloc[r][FEATURES].to_dict(), int(s), settings) for r, s in zip(rows, seeds)]
+    results = []
+    for result in (pool.imap(_simulate_row, jobs) if pool else map(_simulate_row, jobs)):
+        results.append(result)
+        progress.update(1)
+    arrays = {"rows": rows, "edcs": np.stack([r["edc"] for r in results])}
+    if settings.octave_bands:
+        arrays["band_edcs"] = np.stack([r["band_edcs"] for r in results])
+    if settings.keep_rir:
+        for r, result in zip(rows, results):
+            arrays[f"rir_{r}"] = result["rir"]
+    return arrays
+
+
+def run_shard(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: SimulationSettings) -> None:
+    """Simulate the chunks of this shard that are not on disk yet."""
+    from tqdm import tqdm
+
+    n_samples = int(round(settings.duration * settings.edc_fs))
+    n_chunks = -(-len(rooms) // cfg.chunk_size)
+    mine = [c for c in range(n_chunks) if c % cfg.n_shards == cfg.shard]
+    todo = []
+    for c in mine:
+        rows = np.arange(c * cfg.chunk_size, min((c + 1) * cfg.chunk_size, len(rooms)))
+        path = chunk_path(work, c)
+        if read_chunk(path, rows, n_samples) is None:
+            if path.exists():
+                log.warning("%s is corrupt: simulating it again", path)
+            todo.append((c, rows))
+    done = len(mine) - len(todo)
+    log.info("shard %d/%d: %d chunks, %d already done", cfg.shard, cfg.n_shards, len(mine), done)
+    workers = int(cfg.workers or os.cpu_count() or 1)
+    total = sum(len(rows) for _, rows in todo)
+    ctx = multiprocessing.get_context("fork")
+    with tqdm(total=total, unit="room", desc="simulating", smoothing=0.1) as progress, \
+            (ctx.Pool(workers) if workers > 1 else _NoPool()) as pool:
+        for c, rows in todo:
+            arrays = simulate_chunk(rooms, rows, settings, pool if workers > 1 else None, progress)
+            with atomic_path(chunk_path(work, c), suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
+
+
+class _NoPool:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: SimulationSettings) -> Path:
+    """Join every chunk into the compact layout (``features.csv``, ``edcs.npy``, ``meta.json``)."""
+    import pyroomacoustics
+
+    n_samples = int(round(settings.duration * settings.edc_fs))
+    n_chunks = -(-len(rooms) // cfg.chunk_size)
+    parts, missing = [], []
+    for c in range(n_chunks):
+        rows = np.arange(c * cfg.chunk_size, min((c + 1) * cfg.chunk_size, len(rooms)))
+        arrays = read_chunk(chunk_path(work, c), rows, n_samples)
+        if arrays is None:
+            missing.append(c)
+        else:
+            parts.append(arrays)
+    if missing:
+        raise EdcInputError(f"{work}: {len(missing)} of {n_chunks} chunks are missing or corrupt "
+                            f"(e.g. {missing[:5]}). Fix: run the shards again (with the same n_rooms or "
+                            "features_csv and chunk_size); finished chunks are kept.")
+    out_dir = Path(cfg.out_dir)
+    meta = {
+        "edc_fs": settings.edc_fs, "sim_fs": settings.sim_fs, "n_samples": n_samples,
+        "duration_s": settings.duration, "n_rooms": len(rooms),
+        "simulator": f"pyroomacoustics ShoeBox, hybrid ISM (max_order={settings.max_order}) + ray tracing "
+                     f"(library defaults), air_absorption={settings.air_absorption}",
+        "edc": "broadband Schroeder backward integral of the full RIR from the direct-sound onset "
+               "(first sample within 20 dB of the squared peak), normalised to 1 at t=0, linear energy",
+        "seed": "pyroomacoustics.random.seed(row index, or the seed column) before each room",
+        "pyroomacoustics": pyroomacoustics.__version__,
+        "rooms": cfg.features_csv or f"built-in sampler, seed {cfg.seed}",
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    if settings.octave_bands:
+        with atomic_path(out_dir / "band_edcs.npy", suffix=".npy") as tmp:
+            np.save(tmp, np.concatenate([p["band_edcs"] for p in parts]))
+        meta["band_edcs"] = "band_edcs.npy: (n_rooms, 7, n_samples), octave bands 125 Hz to 8 kHz"
+    write_compact(out_dir, rooms, np.concatenate([p["edcs"] for p in parts]), meta)
+    log.info("wrote %d rooms to %s", len(rooms), out_dir)
+    return out_dir
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@task
+def main(cfg: DictConfig) -> None:
+    if cfg.out_dir is None:
+        raise EdcInputError("out_dir is not set. Fix: add out_dir=DIR (where the dataset is written).")
+    if not 0 <= cfg.shard < cfg.n_shards:
+        raise EdcInputError(f"shard={cfg.shard} must be in [0, n_shards={cfg.n_shards}).")
+    settings = SimulationSettings(**OmegaConf.to_container(cfg.simulation))
+    if settings.sim_fs % settings.edc_fs:
+        raise EdcInputError(f"simulation.edc_fs={settings.edc_fs} must divide simulation.sim_fs={settings.sim_fs}.")
+    rooms = rooms_to_simulate(cfg)
+    work = Path(cfg.out_dir) / ".work"
+    prepare_work_dir(work, rooms)
+    if not cfg.merge:
+        run_shard(cfg, rooms, work, settings)
+    if cfg.merge or cfg.n_shards == 1:
+        merge_chunks(cfg, rooms, work, settings)
+
+
+if __name__ == "__main__":
+    entrypoint(main)()

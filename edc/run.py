@@ -1,0 +1,124 @@
+"""What a run leaves in its dir: metadata, statuses and the callback that records them."""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import math
+import signal
+import subprocess
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from edc.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM
+from edc.io import read_json, write_json
+
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+PACKAGES = ("edc", "torch", "pytorch-lightning", "hydra-core", "numpy", "pandas", "pyroomacoustics")
+DIVERGENCE_CURES = ("gradient clipping (trainer.gradient_clip_val=1.0), a lower learning rate "
+                    "(model.optimizer.lr), 32-bit precision (precision=32-true), a smaller loss.aux_weight")
+
+
+def package_versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+        return result.stdout.strip() if result.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def update_metadata(run_dir, **fields) -> dict:
+    """Merge ``fields`` into ``run_dir/metadata.json`` (written atomically)."""
+    path = Path(run_dir) / "metadata.json"
+    data = read_json(path) or {}
+    data.update(fields)
+    write_json(path, data)
+    return data
+
+
+class RunStatus(pl.Callback):
+    """Records the run's status and stops it when it diverges.
+
+    * Divergence: a non-finite training loss, or a validation loss above
+      ``factor`` x its best for ``patience`` epochs in a row, stops training with
+      ``status: diverged`` (exit code 3); ``best.ckpt`` is kept.
+    * SIGINT / SIGTERM: Lightning turns them into an exit inside ``fit``, so the
+      status (``interrupted``) and ``last.ckpt`` are written from ``on_exception``.
+    """
+
+    def __init__(self, run_dir, factor: float = 10.0, patience: int = 3, enabled: bool = True):
+        super().__init__()
+        self.run_dir, self.factor, self.patience, self.enabled = Path(run_dir), factor, patience, enabled
+        self.best, self.bad_epochs = math.inf, 0
+        self.exit_code: int | None = None
+        self.reason: str | None = None
+        self.signal_received: int | None = None
+
+    def setup(self, trainer, pl_module, stage):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+
+            def handler(sig, frame, previous=previous):
+                self.signal_received = sig
+                if callable(previous):
+                    previous(sig, frame)
+                elif sig == signal.SIGINT:
+                    raise KeyboardInterrupt
+            if trainer.is_global_zero:
+                signal.signal(signum, handler)
+
+    def _diverge(self, trainer, reason: str) -> None:
+        self.reason, self.exit_code = reason, EXIT_DIVERGED
+        trainer.should_stop = True
+        update_metadata(self.run_dir, status="diverged", diverged={"epoch": trainer.current_epoch, "reason": reason,
+                                                                  "cures": DIVERGENCE_CURES})
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if self.enabled and loss is not None and not bool(loss.isfinite()) and self.exit_code is None:
+            self._diverge(trainer, f"non-finite training loss ({float(loss)}) at step {trainer.global_step}")
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not self.enabled or trainer.sanity_checking or self.exit_code is not None:
+            return
+        value = trainer.callback_metrics.get("val/loss")
+        if value is None:
+            return
+        value = float(value)
+        if not math.isfinite(value):
+            return self._diverge(trainer, f"non-finite validation loss at epoch {trainer.current_epoch}")
+        if value > self.factor * self.best:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                return self._diverge(trainer, f"validation loss {value:.4g} above {self.factor:g} x its best "
+                                              f"{self.best:.4g} for {self.patience} epochs")
+        else:
+            self.bad_epochs = 0
+        self.best = min(self.best, value)
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) or self.signal_received is not None \
+                or type(exception).__name__ == "SIGTermException":
+            self.exit_code = EXIT_SIGTERM if self.signal_received == signal.SIGTERM or \
+                type(exception).__name__ == "SIGTermException" else EXIT_SIGINT
+            trainer.save_checkpoint(self.run_dir / "checkpoints" / "last.ckpt")
+            update_metadata(self.run_dir, status="interrupted", interrupted={
+                "epoch": trainer.current_epoch, "signal": "SIGTERM" if self.exit_code == EXIT_SIGTERM else "SIGINT"})
+        else:
+            self.exit_code = EXIT_FAILED
+            update_metadata(self.run_dir, status="failed", error=f"{type(exception).__name__}: {exception}")

@@ -1,0 +1,166 @@
+"""Train a model: ``python -m edc.train [group=option ...] [key=value ...]``.
+
+    python -m edc.train                                   # demo data, default model and loss
+    python -m edc.train loss=weighted_edc loss.t20_weight=3.0
+    python -m edc.train -m loss=conservative,moderate,aggressive
+    python -m edc.train experiment=seed_stable data=paper6000
+
+``train(cfg, run_dir)`` is the plain function behind it (tests call it directly).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from edc import config as config_checks
+from edc import report
+from edc.data import FEATURES
+from edc.datamodule import EdcDataModule
+from edc.errors import EXIT_OK, EdcInputError, entrypoint, task
+from edc.io import save_npy, write_json, write_text
+from edc.metrics import edc_metrics
+from edc.module import EdcModule, predict_in_batches
+from edc.run import RunStatus, git_commit, now, package_versions, update_metadata
+from edc.targets import Scaler, TargetTransform
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig, n_samples: int, fs: float) -> EdcModule:
+    """Model, loss, optimizer and (unfitted) scalers from the config."""
+    model = instantiate(cfg.model.net, n_features=len(FEATURES), n_out=n_samples)
+    loss = instantiate({k: v for k, v in cfg.loss.items() if k != "name"})
+    scaler = cfg.model.get("target_scaler") or cfg.data.target_scaler
+    transform = TargetTransform(cfg.model.get("target", "linear"), scaler, n_samples)
+    return EdcModule(model=model, loss=loss, optimizer=instantiate(cfg.model.optimizer),
+                     scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+                     feature_scaler=Scaler(cfg.data.feature_scaler, len(FEATURES)), target_transform=transform,
+                     fs=fs, config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def resolve_precision(asked: str, accelerator: str) -> str:
+    """The precision that can run here: 16-mixed needs CUDA, else 32-true (one-line warning)."""
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if asked in ("16-mixed", "16") and not on_gpu:
+        warnings.warn(f"precision={asked} needs a CUDA GPU; running 32-true on {accelerator}.", stacklevel=2)
+        log.warning("precision=%s needs a CUDA GPU; running 32-true instead", asked)
+        return "32-true"
+    return asked
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: str) -> pl.Trainer:
+    callbacks = [status] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    for cb in callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint):
+            cb.dirpath = str(run_dir / "checkpoints")
+    logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
+    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
+    return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
+                       default_root_dir=str(run_dir))
+
+
+def evaluate_split(module: EdcModule, raw: torch.Tensor, edcs: torch.Tensor, ids, out_dir: Path,
+                   make_plots: bool = True) -> dict:
+    """Predict, write ``predictions.npy``, ``targets.npy``, ``test_ids.txt``, ``metrics.json``, plots."""
+    pred = predict_in_batches(module, raw)
+    target = edcs.numpy()
+    metrics = edc_metrics(pred, target, module.fs)
+    save_npy(out_dir / "predictions.npy", pred)
+    save_npy(out_dir / "targets.npy", target)
+    write_text(out_dir / "test_ids.txt", "\n".join(map(str, ids)) + "\n")
+    write_json(out_dir / "metrics.json", metrics)
+    if make_plots and len(pred):
+        report.plot_run(out_dir, pred, target, module.fs, ids)
+    return metrics
+
+
+def train(cfg: DictConfig, run_dir) -> dict:
+    """Train, test and write the run dir. Returns the test metrics (with ``status``)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_checks.validate(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule: EdcDataModule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.n_samples, datamodule.target_fs)
+    raw_train, edc_train, _ = datamodule.tensors("train")
+    module.feature_scaler.fit(raw_train)
+    module.target_transform.fit(edc_train)
+
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_json(run_dir / "splits.json", datamodule.split_ids())
+    asked = cfg.trainer.get("precision", "32-true")
+    precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
+    status = RunStatus(run_dir, **cfg.get("divergence", {}))
+    trainer = build_trainer(cfg, run_dir, status, precision)
+    started = time.time()
+    update_metadata(run_dir, status="running", model=cfg.model.name, parameter_count=module.parameter_count(),
+                    timestamp=now(), git_commit=git_commit(), versions=package_versions(),
+                    dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary(),
+                    loss_config={"type": cfg.loss.get("name"), **{k: v for k, v in cfg.loss.items()
+                                                                 if k not in ("_target_", "name")},
+                                 "gradient_clip_val": cfg.trainer.get("gradient_clip_val")},
+                    precision_config={"asked": str(asked), "actual": precision},
+                    training_config={"max_epochs": cfg.trainer.max_epochs, "batch_size": datamodule.batch_size,
+                                     "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed})
+    ckpt_path = cfg.get("ckpt_path")
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (SystemExit, KeyboardInterrupt, Exception):
+        if status.exit_code is None:
+            raise
+        return {"status": "interrupted" if status.exit_code >= 130 else "failed", "exit_code": status.exit_code}
+    if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
+        status.on_exception(trainer, module, KeyboardInterrupt())
+        return {"status": "interrupted", "exit_code": status.exit_code}
+    minutes = (time.time() - started) / 60
+    best = _best_checkpoint(trainer)
+    if best:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    raw, edcs, rows = datamodule.tensors("test")
+    module.to("cpu")
+    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir)
+    final = "diverged" if status.exit_code is not None else "completed"
+    update_metadata(run_dir, status=final, finished=now(),
+                    training_config={"max_epochs": cfg.trainer.max_epochs, "actual_epochs": trainer.current_epoch,
+                                     "batch_size": datamodule.batch_size,
+                                     "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed,
+                                     "duration_minutes": round(minutes, 3), "best_checkpoint": best})
+    report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
+    if final == "diverged":
+        report.console.print(f"[red]run diverged[/]: {status.reason}. Usually cured by: "
+                             f"gradient clipping, a lower lr, 32-bit precision, a smaller aux_weight.")
+    return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    for cb in trainer.callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.best_model_path:
+            return cb.best_model_path
+    return None
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@task
+def main(cfg: DictConfig):
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    report.print_config(cfg)
+    result = train(cfg, run_dir)
+    code = result.get("exit_code", EXIT_OK)
+    if code and HydraConfig.get().mode.name != "MULTIRUN":
+        sys.exit(code)
+    return result
+
+
+if __name__ == "__main__":
+    entrypoint(main)()

@@ -1,0 +1,27 @@
+"""Shared fixtures: the optional ../shared benchmark data and small generated datasets."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER6000 = ROOT.parent / "shared" / "data" / "paper6000"
+needs_paper6000 = pytest.mark.skipif(not (PAPER6000 / "edcs.npy").is_file(),
+                                     reason="../shared/data/paper6000 is absent (only CI and developers have it)")
+
+
+@pytest.fixture(scope="session")
+def demo():
+    from edc.data import load_demo
+
+    return load_demo()
+
+
+@pytest.fixture(scope="session")
+def small_compact(tmp_path_factory, demo):
+    """A compact dataset of 60 demo rooms (written with the product's own writer)."""
+    from edc.data import write_compact
+
+    out = tmp_path_factory.mktemp("compact60")
+    write_compact(out, demo.features.iloc[:60], np.asarray(demo.edcs[:60]), {"edc_fs": demo.edc_fs})
+    return out

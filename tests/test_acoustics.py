@@ -1,0 +1,133 @@
+"""edc.acoustics against pyrato (the oracle), closed forms and the paper6000 reference."""
+import numpy as np
+import pyfar as pf
+import pyrato
+import pytest
+import torch
+
+from edc import acoustics
+
+from .conftest import PAPER6000, needs_paper6000
+
+
+def random_edcs(n: int, fs: int, seed: int, n_samples: int | None = None) -> np.ndarray:
+    """Schroeder curves of noisy multi-slope RIRs, with direct sound, normalised to 1."""
+    rng = np.random.default_rng(seed)
+    n_samples = n_samples or 2 * fs
+    t = np.arange(n_samples) / fs
+    decay = rng.uniform(0.15, 2.0, (n, 1))
+    second = rng.uniform(0.05, 3.0, (n, 1))
+    mix = rng.uniform(0, 1, (n, 1))
+    envelope = mix * np.exp(-13.8 * t / decay) + (1 - mix) * 1e-2 * np.exp(-13.8 * t / second)
+    h2 = envelope * rng.standard_normal((n, n_samples)) ** 2
+    h2[:, 0] += rng.uniform(0, 50, n)  # direct sound of varying strength
+    edc = np.cumsum(h2[:, ::-1], axis=1)[:, ::-1]
+    return edc / edc[:, :1]
+
+
+def pyrato_reference(edc: np.ndarray, fs: int) -> dict:
+    signal = pf.TimeData(edc, np.arange(edc.shape[-1]) / fs)
+    rt = pyrato.parameters.reverberation_time_linear_regression
+    with np.errstate(divide="ignore"):
+        return {"edt": rt(signal, "EDT"), "t20": rt(signal, "T20"), "t30": rt(signal, "T30"),
+                "c50": pyrato.parameters.clarity(signal, 50), "c80": pyrato.parameters.clarity(signal, 80),
+                "d50": pyrato.parameters.definition(signal, 50)}
+
+
+@pytest.mark.parametrize("fs,n", [(1000, 40), (48000, 12)])
+def test_parameters_match_pyrato(fs, n):
+    edc = random_edcs(n, fs, seed=fs)
+    ours = acoustics.parameters(edc, fs)
+    reference = pyrato_reference(edc, fs)
+    for name, value in ours.items():
+        assert value.shape == (n,)
+        defined = np.isfinite(value)
+        assert defined.mean() > 0.5, name
+        np.testing.assert_allclose(value[defined], reference[name][defined], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_batch_axes_and_torch_agree_with_numpy():
+    edc = random_edcs(12, 1000, seed=3).reshape(3, 4, -1)
+    for name, fn in acoustics.PARAMETERS.items():
+        flat = fn(edc.reshape(12, -1), 1000)
+        batched = fn(edc, 1000)
+        assert batched.shape == (3, 4)
+        np.testing.assert_allclose(batched.ravel(), flat, rtol=1e-12, err_msg=name)
+        tensor = fn(torch.tensor(edc), 1000)
+        assert isinstance(tensor, torch.Tensor)
+        np.testing.assert_allclose(tensor.numpy(), batched, rtol=1e-12, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("t60", [0.3, 1.0, 2.5])
+def test_single_exponential_closed_form(t60):
+    fs = 48000
+    t = np.arange(int(4 * t60 * fs) + 10) / fs
+    edc = np.exp(-6 * np.log(10) * t / t60)  # exactly -60 dB at t60
+    for fn in (acoustics.edt, acoustics.t20, acoustics.t30):
+        assert fn(edc, fs) == pytest.approx(t60, rel=1e-9)
+    k = 6 * np.log(10) / t60
+    assert acoustics.c50(edc, fs) == pytest.approx(10 * np.log10(np.exp(k * 0.05) - 1), rel=1e-9)
+    assert acoustics.c80(edc, fs) == pytest.approx(10 * np.log10(np.exp(k * 0.08) - 1), rel=1e-9)
+    assert acoustics.d50(edc, fs) == pytest.approx(1 - np.exp(-k * 0.05), rel=1e-9)
+
+
+def test_undefined_where_the_curve_stays_above_the_limit():
+    fs = 1000
+    t = np.arange(2000) / fs
+    shallow = np.exp(-6 * np.log(10) * t / 20.0)  # only -6 dB after 2 s
+    assert np.isnan(acoustics.t20(shallow, fs))
+    assert np.isnan(acoustics.edt(shallow, fs))
+    to_zero = np.where(t < 0.5, np.exp(-6 * np.log(10) * t / 0.4), 0.0)  # -inf dB reaches every limit
+    assert np.isfinite(acoustics.t30(to_zero, fs))
+
+
+def test_torch_parameters_are_differentiable():
+    edc = torch.tensor(random_edcs(4, 1000, seed=5), requires_grad=True)
+    (acoustics.t20(edc, 1000).sum() + acoustics.c50(edc, 1000).sum()).backward()
+    assert torch.isfinite(edc.grad).all() and edc.grad.abs().sum() > 0
+    zero_tail = edc.detach().clone()
+    zero_tail[:, 1500:] = 0.0
+    zero_tail.requires_grad_(True)
+    acoustics.t30(zero_tail, 1000).sum().backward()
+    assert torch.isfinite(zero_tail.grad).all()
+
+
+def test_energy_decay_curve_is_onset_aligned_schroeder():
+    fs = 1000
+    rng = np.random.default_rng(0)
+    rir = np.zeros((2, 3000))
+    rir[:, 100:] = rng.standard_normal((2, 2900)) * np.exp(-np.arange(2900) / 200.0)
+    rir[:, 100] = 10.0  # the direct sound: onset at sample 100
+    rir[:, 50] = 0.5  # 26 dB below the peak energy: before the onset
+    edc = acoustics.energy_decay_curve(rir, fs, duration=2.0)
+    assert edc.shape == (2, 2000)
+    h2 = rir[:, 100:] ** 2
+    expected = np.cumsum(h2[:, ::-1], axis=1)[:, ::-1] / h2.sum(1, keepdims=True)
+    np.testing.assert_allclose(edc, expected[:, :2000], rtol=1e-12)
+    padded = acoustics.energy_decay_curve(rir[:, :600], fs, duration=2.0)
+    assert (padded[:, 500:] == 0).all() and padded[0, 0] == 1.0
+
+
+def test_octave_band_edcs():
+    fs = 48000
+    rng = np.random.default_rng(1)
+    rir = rng.standard_normal((2, fs)) * np.exp(-13.8 * np.arange(fs) / fs / 0.5)
+    bands = acoustics.energy_decay_curve(rir, fs, duration=1.0, octave_bands=True)
+    assert bands.shape == (2, 7, fs)
+    np.testing.assert_allclose(bands[..., 0], 1.0)
+    assert (np.diff(bands, axis=-1) <= 1e-12).all()
+
+
+@needs_paper6000
+def test_paper6000_parameters_agree_in_aggregate():
+    """1 kHz curves against params.csv (48 kHz): PROTOCOL.md's mean differences."""
+    import pandas as pd
+
+    edcs = np.load(PAPER6000 / "edcs.npy")
+    params = pd.read_csv(PAPER6000 / "params.csv")
+    ours = acoustics.parameters(edcs, 1000, names=("edt", "t20", "c50"))
+    assert np.isfinite(ours["edt"]).all() and np.isfinite(ours["t20"]).all()
+    assert np.mean(np.abs(ours["edt"] - params.EDT)) < 0.0035  # PROTOCOL: 0.0023 s
+    assert np.max(np.abs(ours["edt"] - params.EDT)) < 0.05  # PROTOCOL: max 0.035 s
+    assert np.mean(np.abs(ours["t20"] - params.T20)) < 0.001  # PROTOCOL: 0.0003 s
+    assert np.max(np.abs(ours["c50"] - params.C50)) < 1e-4  # PROTOCOL: below 1e-6 dB (float32 curves)
