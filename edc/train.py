@@ -24,28 +24,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from edc import config as config_checks
 from edc import report
-from edc.data import FEATURES
+from edc.api import build_module
 from edc.datamodule import EdcDataModule
-from edc.errors import EXIT_OK, EdcInputError, entrypoint, task
+from edc.errors import EXIT_OK, entrypoint, task
 from edc.io import save_npy, write_json, write_text
 from edc.metrics import edc_metrics
 from edc.module import EdcModule, predict_in_batches
 from edc.run import RunStatus, git_commit, now, package_versions, update_metadata
-from edc.targets import Scaler, TargetTransform
 
 log = logging.getLogger(__name__)
-
-
-def build_module(cfg: DictConfig, n_samples: int, fs: float) -> EdcModule:
-    """Model, loss, optimizer and (unfitted) scalers from the config."""
-    model = instantiate(cfg.model.net, n_features=len(FEATURES), n_out=n_samples)
-    loss = instantiate({k: v for k, v in cfg.loss.items() if k != "name"})
-    scaler = cfg.model.get("target_scaler") or cfg.data.target_scaler
-    transform = TargetTransform(cfg.model.get("target", "linear"), scaler, n_samples)
-    return EdcModule(model=model, loss=loss, optimizer=instantiate(cfg.model.optimizer),
-                     scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
-                     feature_scaler=Scaler(cfg.data.feature_scaler, len(FEATURES)), target_transform=transform,
-                     fs=fs, config=OmegaConf.to_container(cfg, resolve=True))
 
 
 def resolve_precision(asked: str, accelerator: str) -> str:
@@ -131,7 +118,9 @@ def train(cfg: DictConfig, run_dir) -> dict:
     module.to("cpu")
     metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir)
     final = "diverged" if status.exit_code is not None else "completed"
-    update_metadata(run_dir, status=final, finished=now(),
+    gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
+        if torch.cuda.is_available() else {}
+    update_metadata(run_dir, status=final, finished=now(), **gpu_memory,
                     training_config={"max_epochs": cfg.trainer.max_epochs, "actual_epochs": trainer.current_epoch,
                                      "batch_size": datamodule.batch_size,
                                      "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed,
