@@ -69,7 +69,7 @@ class RoomDataset:
                 f"{self.source}: duration={duration} s needs {n_samples} samples at {target_fs} Hz, "
                 f"but the data holds {self.edcs.shape[1] / self.edc_fs:g} s. "
                 f"Fix: set data.duration to at most {self.edcs.shape[1] / self.edc_fs:g}.")
-        return np.ascontiguousarray(self.edcs[:, : n_samples * step : step], dtype=np.float32)
+        return np.array(self.edcs[:, : n_samples * step : step], dtype=np.float32)  # a writable copy
 
     def fingerprint(self) -> str:
         """Hash of features and curves: runs on different data are never compared as alike."""

@@ -131,10 +131,11 @@ class PhysicsEDC(nn.Module):
     level in dB (use with ``data.target=db``).
     """
 
-    def __init__(self, n_features: int, n_out: int, fs: float, hidden=(512, 512, 512), n_knots: int = 256,
+    def __init__(self, n_features: int, n_out: int, fs: float, hidden=(512, 512, 512), n_knots: int | None = None,
                  floor_db: float = -100.0, dropout: float = 0.0):
         super().__init__()
         self.n_out, self.fs, self.floor_db = n_out, fs, floor_db
+        n_knots = n_knots or n_out - 1  # None: one correction per grid step
         n_physics = 3 + 7 + 2
         self.net = _mlp(n_features + n_physics, hidden, n_knots, dropout)
         nn.init.zeros_(self.net[-1].weight)
@@ -155,8 +156,8 @@ class PhysicsEDC(nn.Module):
 
     def forward(self, x, raw):
         knots = self.net(torch.cat([x, self.physics_features(raw)], dim=-1))
-        correction = F.interpolate(knots.unsqueeze(1), size=self.n_out - 1, mode="linear",
-                                   align_corners=True).squeeze(1)
+        correction = knots if knots.shape[-1] == self.n_out - 1 else F.interpolate(
+            knots.unsqueeze(1), size=self.n_out - 1, mode="linear", align_corners=True).squeeze(1)
         prior = self.prior_decrements(raw)
         # softplus^-1 of the prior decrement plus a learned correction, then softplus.
         inv_prior = prior + torch.log(-torch.expm1(-prior.clamp(min=1e-4)))

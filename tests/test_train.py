@@ -1,0 +1,186 @@
+"""Configs compose, every model / loss / precision trains, run dirs, evaluate, predict, API."""
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import edc
+from edc.errors import EdcInputError
+from edc.evaluate import evaluate
+from edc.predict import predict
+from edc.train import train
+
+from .conftest import ROOT
+
+CONF = ROOT / "conf"
+OPTIONS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+           for group in ("data", "model", "loss", "weights", "precision", "trainer", "callbacks", "logger",
+                         "debug", "experiment", "targets")}
+
+
+def make_cfg(*overrides, data_path=None):
+    if data_path is not None:
+        overrides = ("data=compact", f"data.path={data_path}", *overrides)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def tiny(small_compact, *overrides):
+    """One CPU epoch on 60 rooms, quiet."""
+    return make_cfg("trainer=cpu", "trainer.max_epochs=1", "~callbacks.progress_bar", "data.batch_size=16",
+                    *overrides, data_path=small_compact)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, opts in OPTIONS.items() for o in opts])
+def test_every_shipped_option_composes(group, option):
+    cfg = make_cfg(f"{group}={option}")
+    OmegaConf.to_container(cfg, resolve=True)
+    text = (CONF / group / f"{option}.yaml").read_text().splitlines()
+    first = 1 if text[0].startswith("# @package") else 0
+    assert text[first].startswith("#") and "python -m edc." in "\n".join(text[: first + 3]), \
+        "each YAML carries the command that runs it, after any @package line"
+
+
+def loss_section(*overrides):
+    return OmegaConf.to_container(make_cfg(*overrides).loss)
+
+
+@pytest.mark.parametrize("preset,weights", [("conservative", (1.5, 2.5, 2.0)), ("moderate", (1.5, 3.0, 2.5)),
+                                            ("aggressive", (1.5, 4.0, 3.5))])
+def test_presets_resolve_to_their_weights(preset, weights):
+    loss = loss_section(f"loss={preset}")
+    assert (loss["edt_weight"], loss["t20_weight"], loss["c50_weight"]) == weights
+    via_group = loss_section("loss=weighted_edc", f"weights={preset}")
+    assert {k: v for k, v in loss.items() if k != "name"} == {k: v for k, v in via_group.items() if k != "name"}
+
+
+def test_one_weight_overrides_and_defaults():
+    loss = loss_section("loss=weighted_edc", "loss.t20_weight=3.0")
+    assert (loss["edt_weight"], loss["t20_weight"], loss["c50_weight"]) == (1.5, 3.0, 1.5)
+    assert loss_section("loss=moderate", "loss.t20_weight=5.0")["t20_weight"] == 5.0
+
+
+def test_cli_prints_the_same_loss_section_for_preset_and_weights():
+    def job(*args):
+        out = subprocess.run([sys.executable, "-m", "edc.train", "--cfg", "job", "--package", "loss", *args],
+                             capture_output=True, text=True, cwd=ROOT, check=True).stdout
+        return [line for line in out.splitlines() if "name:" not in line]
+    assert job("loss=moderate") == job("loss=weighted_edc", "weights=moderate")
+
+
+def test_weights_on_a_loss_without_regions_are_refused(small_compact, tmp_path):
+    with pytest.raises(EdcInputError, match="no region weights"):
+        train(tiny(small_compact, "loss=mse", "weights=moderate"), tmp_path)
+
+
+@pytest.mark.parametrize("model", OPTIONS["model"])
+def test_each_model_trains_one_epoch(small_compact, tmp_path, model):
+    result = train(tiny(small_compact, f"model={model}", "loss=mse"), tmp_path)
+    assert result["status"] == "completed"
+    assert np.load(tmp_path / "predictions.npy").shape == (12, 2000)
+
+
+@pytest.mark.parametrize("loss", [o for o in OPTIONS["loss"] if o not in ("conservative", "moderate")])
+def test_each_loss_trains_one_epoch(small_compact, tmp_path, loss):
+    result = train(tiny(small_compact, "model=mlp", f"loss={loss}"), tmp_path)
+    assert result["status"] == "completed" and np.isfinite(result["edc_mae"])
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["loss_config"]["type"] == loss
+
+
+@pytest.mark.parametrize("precision,actual", [("32-true", "32-true"), ("bf16-mixed", "bf16-mixed"),
+                                              ("16-mixed", "32-true")])
+def test_precisions_on_cpu(small_compact, tmp_path, precision, actual):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny(small_compact, "model=mlp", f"precision={precision}"), tmp_path)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["precision_config"] == {"asked": precision, "actual": actual}
+    fell_back = [w for w in caught if "needs a CUDA GPU" in str(w.message)]
+    assert len(fell_back) == (1 if precision != actual else 0)
+
+
+@pytest.fixture(scope="module")
+def trained_run(small_compact, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = tiny(small_compact, "trainer.max_epochs=3")
+    metrics = train(cfg, run_dir)
+    return run_dir, metrics
+
+
+def test_run_dir_holds_everything(trained_run):
+    run_dir, metrics = trained_run
+    for name in ("metadata.json", "metrics.json", "config.yaml", "splits.json", "predictions.npy", "targets.npy",
+                 "test_ids.txt", "edc_overlay.png", "parameters.png", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "logs/metrics.csv"):
+        assert (run_dir / name).is_file(), name
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["status"] == "completed" and meta["model"] == "physics" and meta["parameter_count"] > 0
+    assert meta["training_config"]["actual_epochs"] == 3 and meta["training_config"]["max_epochs"] == 3
+    assert len(meta["dataset_fingerprint"]) == 16 and meta["versions"]["torch"].startswith("2.13")
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("edc_mae", "edc_rmse", "edc_r2", "edc_db_mae", "edt_mae", "t20_rmse", "c50_r2", "t20_n_undefined"):
+        assert key in saved
+    splits = json.loads((run_dir / "splits.json").read_text())
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [36, 12, 12]
+    assert (run_dir / "test_ids.txt").read_text().split() == splits["test"]
+    assert np.load(run_dir / "targets.npy").max() <= 1.0  # unscaled linear EDCs
+
+
+def test_evaluate_reproduces_train_metrics(trained_run, tmp_path):
+    run_dir, metrics = trained_run
+    again = evaluate(run_dir / "checkpoints" / "best.ckpt", None, "test", tmp_path)
+    for key in ("edt_mae", "t20_mae", "c50_mae", "edc_db_mae"):
+        assert again[key] == pytest.approx(metrics[key], rel=1e-5), key
+    every = evaluate(run_dir / "checkpoints" / "best.ckpt", None, "all", tmp_path / "all")
+    assert every["n_rooms"] == 60
+    assert not (run_dir / "all").exists()
+
+
+HAND_MADE = [4.0, 5.0, 3.0, 1.5, 2.0, 1.5, 2.5, 3.5, 1.5, 0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.3]
+
+
+def test_predict_cli_function_and_api_agree(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    table = predict(ckpt, tmp_path / "one.csv", room=HAND_MADE)
+    written = pd.read_csv(tmp_path / "one.csv")
+    assert list(written.columns) == ["ID", "EDT", "T20", "T30", "C50", "C80", "D50"]
+    assert written.ID[0] == "room"
+    curves = np.load(tmp_path / "one.npy")
+    assert curves.shape == (1, 2000) and curves[0, 0] == pytest.approx(1.0)
+    assert (np.diff(curves[0]) <= 0).all(), "the physics model's EDC never rises"
+    edcs, params = edc.load(ckpt).predict(pd.DataFrame([HAND_MADE], columns=edc.data.FEATURES))
+    np.testing.assert_allclose(edcs, curves, rtol=1e-6)
+    np.testing.assert_allclose(params["T20"], table["T20"], rtol=1e-6)
+    # Plausible physics: T20 of a 60 m3 room with absorption ~0.45 is a few tenths of a second.
+    assert 0.05 < params["T20"][0] < 1.5
+
+
+def test_predict_rejects_bad_rooms(trained_run, tmp_path):
+    ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
+    with pytest.raises(EdcInputError, match="16 numbers"):
+        predict(ckpt, tmp_path / "x.csv", room=HAND_MADE[:5])
+    with pytest.raises(EdcInputError, match="not numbers"):
+        predict(ckpt, tmp_path / "x.csv", room=HAND_MADE[:15] + ["lots"])
+    outside = HAND_MADE.copy()
+    outside[3] = 9.0
+    with pytest.raises(EdcInputError, match="source outside"):
+        predict(ckpt, tmp_path / "x.csv", room=outside)
+    assert not list(tmp_path.glob("x*"))
+
+
+def test_main_job_cli_end_to_end(tmp_path):
+    """`python -m edc.train` on the demo data (shortened), with its metrics table."""
+    result = subprocess.run([sys.executable, "-m", "edc.train", "trainer.max_epochs=2", "~callbacks.progress_bar",
+                             f"hydra.run.dir={tmp_path}/run"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test metrics" in result.stdout and "T20" in result.stdout
+    assert json.loads(Path(tmp_path, "run", "metadata.json").read_text())["status"] == "completed"
