@@ -1,0 +1,106 @@
+"""The generator: the paper's EDCs bit for bit, resume after kill -9, corrupt chunks, sampler."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edc.data import FEATURES, load_compact, validate_features
+from edc.simulate import SamplerRanges, sample_rooms
+
+from .conftest import PAPER6000, ROOT, needs_paper6000
+
+FAST_ROWS = [30, 60, 90, 120]  # absorptive paper rooms: ~0.1 s each
+
+
+def generate(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "edc.generate", *args], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@needs_paper6000
+def test_regenerated_paper_rows_are_bit_identical(tmp_path):
+    features = pd.read_csv(PAPER6000 / "features.csv").iloc[FAST_ROWS + [0]]
+    features.assign(seed=features.index).to_csv(tmp_path / "rooms.csv", index=False)
+    generate(f"features_csv={tmp_path / 'rooms.csv'}", f"out_dir={tmp_path / 'out'}", "workers=2",
+             f"hydra.run.dir={tmp_path / 'hydra'}")
+    ours = load_compact(tmp_path / "out")
+    reference = np.load(PAPER6000 / "edcs.npy", mmap_mode="r")[FAST_ROWS + [0]]
+    assert ours.edcs.dtype == np.float32
+    np.testing.assert_array_equal(ours.edcs, reference)
+
+
+def chunk_files(out):
+    return sorted((out / ".work" / "chunks").glob("chunk-*.npz"))
+
+
+def test_killed_run_resumes_without_recomputing_and_redoes_corrupt_chunks(tmp_path):
+    out = tmp_path / "out"
+    args = ["n_rooms=6", "chunk_size=2", "workers=1", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'h'}",
+            "sampler.absorption=[0.5,0.85]"]  # absorptive rooms simulate fast
+    process = subprocess.Popen([sys.executable, "-m", "edc.generate", *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not chunk_files(out) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    first = chunk_files(out)
+    assert first, "no chunk was written before the kill"
+    assert not (out / "edcs.npy").exists(), "no half-written dataset"
+    stamps = {p.name: p.stat().st_mtime_ns for p in first}
+
+    result = generate(*args)
+    assert f"{len(first)} already done" in result.stdout + result.stderr
+    for p in first:
+        assert p.stat().st_mtime_ns == stamps[p.name], f"{p.name} was recomputed"
+    data = load_compact(out)
+    assert len(data) == 6 and len(chunk_files(out)) == 3
+    kept = np.load(first[0])
+    np.testing.assert_array_equal(data.edcs[kept["rows"]], kept["edcs"])
+
+    chunk_files(out)[1].write_bytes(b"corrupted")
+    (out / "edcs.npy").unlink()
+    result = generate(*args)
+    assert "corrupt" in result.stdout + result.stderr
+    np.testing.assert_array_equal(load_compact(out).edcs, data.edcs)  # same seeds: same curves
+
+
+def test_shards_then_merge(tmp_path):
+    out = tmp_path / "out"
+    common = ["n_rooms=4", "chunk_size=1", "workers=1", f"out_dir={out}", "sampler.absorption=[0.5,0.85]"]
+    for shard in (0, 1):
+        generate(*common, f"shard={shard}", "n_shards=2", f"hydra.run.dir={tmp_path / str(shard)}")
+    assert not (out / "edcs.npy").exists()
+    generate(*common, "merge=true", f"hydra.run.dir={tmp_path / 'm'}")
+    assert len(load_compact(out)) == 4
+
+
+def test_merge_with_missing_shards_says_what_to_do(tmp_path):
+    out = tmp_path / "out"
+    common = ["n_rooms=4", "chunk_size=1", "workers=1", f"out_dir={out}", "sampler.absorption=[0.5,0.85]"]
+    generate(*common, "shard=0", "n_shards=2", f"hydra.run.dir={tmp_path / '0'}")
+    result = generate(*common, "merge=true", f"hydra.run.dir={tmp_path / 'm'}", check=False)
+    assert result.returncode == 2
+    assert "2 of 4 chunks are missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sampler_draws_valid_rooms_in_the_papers_ranges():
+    rooms = sample_rooms(300, seed=1)
+    validate_features(rooms, "sampler")  # raises on any invalid room
+    ranges = SamplerRanges()
+    assert rooms.Length.between(*ranges.length).all() and rooms.Width.between(*ranges.width).all()
+    assert (rooms.Source_Z == 1.5).all() and (rooms.Receiver_Z == 1.5).all()
+    distance = np.linalg.norm(rooms[FEATURES[3:6]].to_numpy() - rooms[FEATURES[6:9]].to_numpy(), axis=1)
+    assert distance.min() >= 1.0
+    alpha = rooms[FEATURES[9:]].to_numpy()
+    assert alpha.min() >= 0.01 and alpha.max() <= 0.85
+    assert rooms.Length.nunique() > 250, "continuous, not on a grid"
+    pd.testing.assert_frame_equal(rooms, sample_rooms(300, seed=1))
