@@ -47,9 +47,24 @@ def task(fn):
         try:
             return fn(*args, **kwargs)
         except EdcInputError as err:
+            _discard_empty_run_dir()
             sys.exit(report_input_error(err))
 
     return wrapped
+
+
+def _discard_empty_run_dir() -> None:
+    """Remove the Hydra run dir of a refused job if it holds nothing but Hydra's own files."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def entrypoint(hydra_main):
