@@ -41,42 +41,50 @@ def _out(x: torch.Tensor, was_numpy: bool):
 def level_db(edc: torch.Tensor) -> torch.Tensor:
     """Level ``10 log10(E / E(0))`` in dB, shape as ``edc``; -inf where E is 0.
 
-    Written so that gradients stay finite where E is 0 (no 0 * inf).
+    With gradients on, written so that they stay finite where E is 0 (no 0 * inf).
     """
     ratio = edc / edc[..., :1]
+    if not ratio.requires_grad:
+        return 10.0 * torch.log10(ratio.clamp_(min=0.0))
     positive = ratio > 0
     safe = torch.where(positive, ratio, torch.ones_like(ratio))
     return torch.where(positive, 10.0 * torch.log10(safe), torch.full_like(ratio, -torch.inf))
 
 
-def decay_time(edc, fs: float, upper_db: float, lower_db: float):
+def decay_time(edc, fs: float, upper_db: float, lower_db: float, level=None):
     """Decay time (s) from a linear fit of the level between two limits.
 
     Args:
         edc: linear-energy EDC, ``(..., n_samples)``, numpy or torch.
         fs: sampling rate of ``edc`` in Hz.
         upper_db, lower_db: fit limits in dB (e.g. -5 and -25 for T20).
+        level: ``level_db(edc)`` if already computed (saves a pass).
 
     Returns:
         ``(...)`` decay times in s extrapolated to 60 dB; NaN where undefined.
     """
     edc, was_numpy = _as_tensor(edc)
-    level = level_db(edc)
-    n = torch.arange(edc.shape[-1], device=edc.device)
+    level = level_db(edc) if level is None else level
     i_upper = torch.argmin((level - upper_db).abs(), dim=-1, keepdim=True)
     i_lower = torch.argmin((level - lower_db).abs(), dim=-1, keepdim=True)
-    window = (n >= i_upper) & (n < i_lower)
-    count = window.sum(-1)
-    # Centre on the window means for a well-conditioned fit; time in s.
-    t = (n.to(level.dtype) / fs).expand_as(level)
-    y = torch.where(window, level, torch.zeros_like(level))
-    w = window.to(level.dtype)
-    denom = count.clamp(min=1).to(level.dtype).unsqueeze(-1)
-    t_mean = (w * t).sum(-1, keepdim=True) / denom
-    y_mean = y.sum(-1, keepdim=True) / denom
-    dt = w * (t - t_mean)
-    slope = (dt * (y - y_mean)).sum(-1) / (dt * dt).sum(-1).clamp(min=torch.finfo(level.dtype).tiny)
-    defined = (level.amin(-1) <= lower_db) & (count >= 2)
+    defined = (level.amin(-1) <= lower_db) & (i_lower - i_upper >= 2).squeeze(-1)
+    # Least squares over samples iu <= k < il from prefix sums (no per-curve loop):
+    # sums of level and k * level by two gathers, sums of k and k^2 in closed form.
+    y = torch.where(torch.isfinite(level), level, torch.zeros_like(level))  # -inf never lies in a window
+    k = torch.arange(level.shape[-1], dtype=level.dtype, device=level.device)
+    prefix_y, prefix_ky = torch.cumsum(y, -1), torch.cumsum(k * y, -1)  # inclusive
+
+    def window_sum(prefix):  # sum over [iu, il) = prefix[il - 1] - prefix[iu - 1]
+        before = prefix.gather(-1, (i_upper - 1).clamp(min=0)) * (i_upper > 0)
+        return (prefix.gather(-1, (i_lower - 1).clamp(min=0)) - before).squeeze(-1)
+
+    sum_y, sum_ky = window_sum(prefix_y), window_sum(prefix_ky)
+    lo, hi = i_upper.squeeze(-1).to(level.dtype), i_lower.squeeze(-1).to(level.dtype)
+    count = hi - lo
+    sum_k = (lo + hi - 1) * count / 2
+    sum_kk = ((hi - 1) * hi * (2 * hi - 1) - (lo - 1) * lo * (2 * lo - 1)) / 6
+    denominator = torch.where(defined, count * sum_kk - sum_k**2, torch.ones_like(count))
+    slope = (count * sum_ky - sum_k * sum_y) / denominator * fs  # dB/s
     result = torch.where(defined, -60.0 / slope, torch.full_like(slope, torch.nan))
     return _out(result, was_numpy)
 
@@ -137,8 +145,11 @@ PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50":
 
 
 def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
-    """All named parameters of ``edc`` as ``{name: (...)}``."""
-    return {name: PARAMETERS[name](edc, fs) for name in names}
+    """All named parameters of ``edc`` as ``{name: (...)}`` (the level is computed once)."""
+    tensor, was_numpy = _as_tensor(edc)
+    level = level_db(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
+    return {name: _out(decay_time(tensor, fs, *DECAY_LIMITS_DB[name], level=level), was_numpy)
+            if name in DECAY_LIMITS_DB else PARAMETERS[name](edc, fs) for name in names}
 
 
 def energy_decay_curve(rir, fs: float, duration: float = 2.0, octave_bands: bool = False):

@@ -91,7 +91,8 @@ def train(cfg: DictConfig, run_dir) -> dict:
     status = RunStatus(run_dir, **cfg.get("divergence", {}))
     trainer = build_trainer(cfg, run_dir, status, precision)
     started = time.time()
-    update_metadata(run_dir, status="running", model=cfg.model.name, parameter_count=module.parameter_count(),
+    choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+    update_metadata(run_dir, status="running", model=cfg.model.name, config_choices=choices, parameter_count=module.parameter_count(),
                     timestamp=now(), git_commit=git_commit(), versions=package_versions(),
                     dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary(),
                     loss_config={"type": cfg.loss.get("name"), **{k: v for k, v in cfg.loss.items()

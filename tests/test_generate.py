@@ -7,7 +7,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from edc.data import FEATURES, load_compact, validate_features
 from edc.simulate import SamplerRanges, sample_rooms
