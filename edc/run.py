@@ -54,17 +54,21 @@ def update_metadata(run_dir, **fields) -> dict:
 class RunStatus(pl.Callback):
     """Records the run's status and stops it when it diverges.
 
-    * Divergence: a non-finite training loss, or a validation loss above
-      ``factor`` x its best for ``patience`` epochs in a row, stops training with
+    * Divergence: a non-finite training loss, or a validation loss or EDC error
+      above ``factor`` x its best (the untrained model's, from Lightning's sanity
+      check, counts) for ``patience`` epochs in a row, stops training with
       ``status: diverged`` (exit code 3); ``best.ckpt`` is kept.
     * SIGINT / SIGTERM: Lightning turns them into an exit inside ``fit``, so the
       status (``interrupted``) and ``last.ckpt`` are written from ``on_exception``.
     """
 
-    def __init__(self, run_dir, factor: float = 10.0, patience: int = 3, enabled: bool = True):
+    MONITORED = ("val/loss", "val/edc_mae")
+
+    def __init__(self, run_dir, factor: float = 2.0, patience: int = 3, enabled: bool = True):
         super().__init__()
         self.run_dir, self.factor, self.patience, self.enabled = Path(run_dir), factor, patience, enabled
-        self.best, self.bad_epochs = math.inf, 0
+        self.best: dict = {}
+        self.bad_epochs = 0
         self.exit_code: int | None = None
         self.reason: str | None = None
         self.signal_received: int | None = None
@@ -94,22 +98,22 @@ class RunStatus(pl.Callback):
             self._diverge(trainer, f"non-finite training loss ({float(loss)}) at step {trainer.global_step}")
 
     def on_validation_epoch_end(self, trainer, pl_module):
-        if not self.enabled or trainer.sanity_checking or self.exit_code is not None:
+        if not self.enabled or self.exit_code is not None:
             return
-        value = trainer.callback_metrics.get("val/loss")
-        if value is None:
+        values = {k: float(v) for k, v in trainer.callback_metrics.items() if k in self.MONITORED}
+        if trainer.sanity_checking:  # the untrained model: a run that explodes at once still diverges
+            self.best.update({k: v for k, v in values.items() if math.isfinite(v)})
             return
-        value = float(value)
-        if not math.isfinite(value):
-            return self._diverge(trainer, f"non-finite validation loss at epoch {trainer.current_epoch}")
-        if value > self.factor * self.best:
-            self.bad_epochs += 1
-            if self.bad_epochs >= self.patience:
-                return self._diverge(trainer, f"validation loss {value:.4g} above {self.factor:g} x its best "
-                                              f"{self.best:.4g} for {self.patience} epochs")
-        else:
-            self.bad_epochs = 0
-        self.best = min(self.best, value)
+        if any(not math.isfinite(v) for v in values.values()):
+            return self._diverge(trainer, f"non-finite validation metric at epoch {trainer.current_epoch}")
+        worse = [k for k, v in values.items() if v > self.factor * self.best.get(k, math.inf)]
+        self.bad_epochs = self.bad_epochs + 1 if worse else 0
+        if self.bad_epochs >= self.patience:
+            k = worse[0]
+            return self._diverge(trainer, f"{k} {values[k]:.4g} above {self.factor:g} x its best "
+                                          f"{self.best[k]:.4g} for {self.patience} epochs in a row")
+        for k, v in values.items():
+            self.best[k] = min(self.best.get(k, math.inf), v)
 
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, KeyboardInterrupt) or self.signal_received is not None \

@@ -30,7 +30,7 @@ from edc.errors import EXIT_OK, entrypoint, task
 from edc.io import save_npy, write_json, write_text
 from edc.metrics import edc_metrics
 from edc.module import EdcModule, predict_in_batches
-from edc.run import RunStatus, git_commit, now, package_versions, update_metadata
+from edc.run import DIVERGENCE_CURES, RunStatus, git_commit, now, package_versions, update_metadata
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def train(cfg: DictConfig, run_dir) -> dict:
                                      "duration_minutes": round(minutes, 3), "best_checkpoint": best})
     report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
     if final == "diverged":
-        report.console.print(f"[red]run diverged[/]: {status.reason}. Usually cured by: "
-                             f"gradient clipping, a lower lr, 32-bit precision, a smaller aux_weight.")
+        report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
+                             f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.")
     return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
 
 

@@ -1,0 +1,29 @@
+"""Divergence guard and determinism (the reliability issue's parts that are done)."""
+import json
+import subprocess
+import sys
+
+from edc.train import train
+
+from .conftest import ROOT
+from .test_train import tiny
+
+
+def test_divergence_stops_the_run_with_exit_3_and_keeps_best(tmp_path):
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "edc.train", "model=mlp", "model.optimizer.lr=1e4",
+                             "trainer.max_epochs=20", "~callbacks.progress_bar", f"hydra.run.dir={run_dir}"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 3, result.stderr[-2000:]
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["status"] == "diverged"
+    assert meta["diverged"]["epoch"] < 19 and "x its best" in meta["diverged"]["reason"]
+    assert "lower learning rate" in result.stdout and "diverged" in result.stdout
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_same_seed_same_metrics(small_compact, tmp_path):
+    first = train(tiny(small_compact, "trainer.max_epochs=2"), tmp_path / "a")
+    second = train(tiny(small_compact, "trainer.max_epochs=2"), tmp_path / "b")
+    assert first["status"] == second["status"] == "completed"
+    assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
