@@ -92,7 +92,8 @@ def test_each_loss_trains_one_epoch(small_compact, tmp_path, loss):
     result = train(tiny(small_compact, "model=mlp", f"loss={loss}"), tmp_path)
     assert result["status"] == "completed" and np.isfinite(result["edc_mae"])
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    assert meta["loss_config"]["type"] == loss
+    presets = ("conservative", "moderate", "aggressive")
+    assert meta["loss_config"]["type"] == ("weighted_edc" if loss in presets else loss)
 
 
 @pytest.mark.parametrize("precision,actual", [("32-true", "32-true"), ("bf16-mixed", "bf16-mixed"),
