@@ -39,11 +39,18 @@ def report_input_error(err: EdcInputError) -> int:
 
 
 def task(fn):
-    """Decorate a Hydra task function: bad input exits 2 with one clear message."""
+    """Decorate a Hydra task function: bad input exits 2 with one clear message.
+
+    Inside a multirun a job never raises or exits (Hydra would abort the other jobs
+    and skip the sweep summary): it records its status in ``metadata.json`` and
+    returns it; the summary callback sets the sweep's exit code at the end.
+    """
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         _state["task_started"] = True
+        if _in_multirun():
+            return _run_sweep_job(fn, *args, **kwargs)
         try:
             return fn(*args, **kwargs)
         except EdcInputError as err:
@@ -51,6 +58,31 @@ def task(fn):
             sys.exit(report_input_error(err))
 
     return wrapped
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN"
+
+
+def _run_sweep_job(fn, *args, **kwargs):
+    import traceback
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from edc.run import update_metadata
+
+    try:
+        return fn(*args, **kwargs)
+    except EdcInputError as err:
+        code, error = report_input_error(err), f"bad input: {err}"
+    except Exception as err:  # noqa: BLE001 - recorded, and the sweep goes on
+        traceback.print_exception(err)
+        code, error = EXIT_FAILED, f"{type(err).__name__}: {err}"
+    update_metadata(Path(HydraConfig.get().runtime.output_dir), status="failed", error=error, exit_code=code)
+    return {"status": "failed", "exit_code": code}
 
 
 def _discard_empty_run_dir() -> None:

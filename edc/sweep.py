@@ -1,0 +1,49 @@
+"""End of a multirun: ``summary.csv`` and ``summary.md`` in the sweep dir, and its exit code."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from edc.io import atomic_path, read_json
+
+METRIC_COLUMNS = ["edt_mae", "t20_mae", "c50_mae", "edt_r2", "t20_r2", "c50_r2", "edc_db_mae"]
+
+
+def job_rows(sweep_dir: Path) -> pd.DataFrame:
+    """One row per job dir: its number, overrides, status and test metrics."""
+    rows = []
+    for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+        overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml") if (job / ".hydra" / "overrides.yaml").is_file() else []
+        meta = read_json(job / "metadata.json") or {}
+        metrics = read_json(job / "metrics.json") or {}
+        status = meta.get("status", "incomplete" if not meta else "unknown")
+        rows.append({"job": int(job.name), "overrides": " ".join(overrides), "status": status,
+                     **{k: metrics.get(k) for k in METRIC_COLUMNS}})
+    return pd.DataFrame(rows, columns=["job", "overrides", "status"] + METRIC_COLUMNS)
+
+
+def write_summary(sweep_dir) -> pd.DataFrame:
+    sweep_dir = Path(sweep_dir)
+    table = job_rows(sweep_dir)
+    with atomic_path(sweep_dir / "summary.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(sweep_dir / "summary.md") as tmp:
+        tmp.write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+    return table
+
+
+class SweepSummary(Callback):
+    """Writes and prints the summary of every job; exits 1 afterwards if a job did not complete."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        table = write_summary(config.hydra.sweep.dir)
+        print(table.to_markdown(index=False, floatfmt=".4f"))
+        failed = table[~table.status.isin(["completed"])]
+        if len(failed):
+            print(f"{len(failed)} of {len(table)} jobs did not complete: see {config.hydra.sweep.dir}/summary.md",
+                  file=sys.stderr)
+            sys.exit(1)
