@@ -131,9 +131,6 @@ class EdcDataModule(pl.LightningDataModule):
     def val_dataloader(self):
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self):
-        return self._loader("test", shuffle=False)
-
     def summary(self) -> dict:
         return {"source": self.dataset.source, "n_rooms": int(len(self.rows)), "edc_fs": self.dataset.edc_fs,
                 "target_fs": self.target_fs, "duration": self.duration, "n_samples": self.n_samples,

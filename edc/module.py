@@ -64,9 +64,6 @@ class EdcModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         return self._shared_step(batch, "val")
 
-    def test_step(self, batch, batch_idx):
-        return self._shared_step(batch, "test")
-
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:

@@ -1,7 +1,11 @@
-"""Divergence guard and determinism (the reliability issue's parts that are done)."""
+"""Divergence guard, interruption by signals, determinism."""
 import json
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 from edc.train import train
 
@@ -27,3 +31,19 @@ def test_same_seed_same_metrics(small_compact, tmp_path):
     second = train(tiny(small_compact, "trainer.max_epochs=2"), tmp_path / "b")
     assert first["status"] == second["status"] == "completed"
     assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_last_checkpoint_and_records_interrupted(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "edc.train", "trainer.max_epochs=1000", "~callbacks.progress_bar",
+                                f"hydra.run.dir={run_dir}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signum)
+    assert process.wait(timeout=120) == code
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["status"] == "interrupted" and meta["interrupted"]["signal"] == signum.name
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
