@@ -30,7 +30,9 @@ ABSORPTION = [f"f{k}" for k in range(1, 8)]
 FEATURES = DIMENSIONS + SOURCE + RECEIVER + ABSORPTION  # 16 model inputs
 GEOMETRY = DIMENSIONS + SOURCE + RECEIVER  # rows sharing these share a configuration
 OPTIONAL_COLUMNS = ["seed"]
-GENERATE_HINT = "generate data with `python -m edc.generate n_rooms=N out_dir=DIR`"
+GENERATE_HINT = ("generate data with `python -m edc.generate n_rooms=N out_dir=DIR` (for the paper's 6000 rooms: "
+                 "`python -m edc.generate features_csv=roomFeaturesDataset.csv out_dir=DIR`, the features table "
+                 "published with arXiv 2509.24769)")
 
 
 @dataclasses.dataclass
