@@ -33,6 +33,7 @@ from edc.module import EdcModule, predict_in_batches
 from edc.run import DIVERGENCE_CURES, RunStatus, git_commit, now, package_versions, update_metadata
 
 log = logging.getLogger(__name__)
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def resolve_precision(asked: str, accelerator: str) -> str:

@@ -1,0 +1,94 @@
+"""Can a sweep run in parallel on this machine's GPUs?
+
+    python -m edc.gpu [--model physics] [--batch-size 32] [--n-samples 2000] [--runs 3]
+
+Lists the GPUs with their free memory, estimates the memory of one training run from the
+model config and batch size, says how many runs fit side by side and which launcher to use.
+Exit codes: 0 parallel feasible, 1 tight (fits with under 20 % headroom), 2 use sequential,
+3 no GPU, 4 an error of this command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+CONTEXT_MB = 500.0  # CUDA context and allocator slack per process
+EXIT_PARALLEL, EXIT_TIGHT, EXIT_SEQUENTIAL, EXIT_NO_GPU, EXIT_ERROR = 0, 1, 2, 3, 4
+
+
+def parameter_count(model: str, n_samples: int) -> int:
+    """Parameters of ``conf/model/<model>.yaml`` for ``n_samples`` outputs (built on the meta device)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from edc.data import FEATURES
+    from edc.train import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}"])
+    with torch.device("meta"):
+        net = instantiate(cfg.model.net, n_features=len(FEATURES), n_out=n_samples)
+    return sum(p.numel() for p in net.parameters())
+
+
+def run_memory_mb(n_parameters: int, batch_size: int, n_samples: int) -> float:
+    """Training memory of one run, MB: fp32 weights, gradients and two Adam moments, the curves of
+    a batch through the loss (~8 copies), and the CUDA context."""
+    weights = n_parameters * 4 * 4
+    activations = batch_size * n_samples * 4 * 8 + batch_size * 2048 * 4 * 8
+    return (weights + activations) / 2**20 + CONTEXT_MB
+
+
+def gpus() -> list[dict]:
+    out = []
+    for i in range(torch.cuda.device_count()):
+        free, total = torch.cuda.mem_get_info(i)
+        out.append({"index": i, "name": torch.cuda.get_device_name(i), "free_mb": free / 2**20,
+                    "total_mb": total / 2**20})
+    return out
+
+
+def advise(free_mb: list[float], per_run_mb: float, runs: int) -> tuple[int, str]:
+    """``(exit code, advice)`` for ``runs`` jobs of ``per_run_mb`` on GPUs with ``free_mb``."""
+    fit = sum(int(f // per_run_mb) for f in free_mb)
+    if fit >= runs:
+        headroom = 1 - runs * per_run_mb / sum(free_mb)
+        launcher = "hydra/launcher=local_parallel (or slurm_gpu on a cluster)"
+        if headroom < 0.2:
+            return EXIT_TIGHT, f"{fit} runs fit, but with {headroom:.0%} headroom: {launcher}, watch memory"
+        return EXIT_PARALLEL, f"{fit} runs fit ({runs} asked): {launcher}"
+    return EXIT_SEQUENTIAL, f"only {fit} run(s) fit ({runs} asked): run them one after another (basic launcher)"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edc.gpu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="physics")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--n-samples", type=int, default=2000, help="output length (duration x target_fs)")
+    parser.add_argument("--runs", type=int, default=3, help="jobs of the sweep")
+    args = parser.parse_args(argv)
+    try:
+        n_parameters = parameter_count(args.model, args.n_samples)
+    except Exception as err:  # noqa: BLE001 - this command's own error: exit 4 with the reason
+        print(f"error: cannot build model={args.model!r} ({type(err).__name__}: {err}). "
+              "Fix: use a name from conf/model/.", file=sys.stderr)
+        return EXIT_ERROR
+    per_run = run_memory_mb(n_parameters, args.batch_size, args.n_samples)
+    print(f"model={args.model}: {n_parameters:,} parameters; about {per_run:,.0f} MB per run "
+          f"(batch {args.batch_size}, {args.n_samples} samples)")
+    devices = gpus()
+    if not devices:
+        print("no CUDA GPU visible: train on the CPU (trainer=cpu), or on a GPU node (hydra/launcher=slurm_gpu).")
+        return EXIT_NO_GPU
+    for d in devices:
+        print(f"GPU {d['index']}: {d['name']}, {d['free_mb']:,.0f} MB free of {d['total_mb']:,.0f} MB")
+    code, advice = advise([d["free_mb"] for d in devices], per_run, args.runs)
+    print(advice)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

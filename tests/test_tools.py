@@ -1,0 +1,110 @@
+"""compare, monitor and gpu on real run dirs made by short trainings."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edc import compare, gpu, monitor
+from edc.run import read_run
+
+from .conftest import ROOT
+
+SHORT = ["model=mlp", "trainer.max_epochs=2", "data.max_samples=60", "~callbacks.progress_bar"]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    """Three seeds of one configuration, plus damaged copies of a run, plus a diverged run."""
+    root = tmp_path_factory.mktemp("runs")
+    sweep = root / "sweep"
+    result = subprocess.run([sys.executable, "-m", "edc.train", "-m", "seed=0,1,2", *SHORT,
+                             f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shutil.copytree(sweep / "0", root / "no_metrics")
+    (root / "no_metrics" / "metrics.json").unlink()
+    shutil.copytree(sweep / "0", root / "corrupted")
+    (root / "corrupted" / "metadata.json").write_text('{"status": "compl')
+    (root / "incomplete" / "checkpoints").mkdir(parents=True)
+    (root / "incomplete" / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    result = subprocess.run([sys.executable, "-m", "edc.train", "model=mlp", "model.optimizer.lr=1e4",
+                             "trainer.max_epochs=20", "~callbacks.progress_bar", f"hydra.run.dir={root / 'diverged'}"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 3
+    return root
+
+
+def test_compare_audits_recomputes_and_ranks(sweep_dir, tmp_path):
+    table = compare.collect([sweep_dir])
+    status = dict(zip(table.run.map(lambda r: r.split("/")[-1]), table.status))
+    assert status == {"0": "completed", "1": "completed", "2": "completed", "no_metrics": "completed",
+                      "corrupted": "corrupted", "incomplete": "incomplete", "diverged": "diverged"}
+    original = json.loads((sweep_dir / "sweep" / "0" / "metrics.json").read_text())
+    recomputed = read_run(sweep_dir / "no_metrics")
+    assert recomputed["recomputed"] and recomputed["t20_mae"] == pytest.approx(original["t20_mae"], rel=1e-6)
+    assert compare.main([str(sweep_dir), "--sort-by", "t20_mae", "--top", "3", "--out", str(tmp_path / "c.csv")]) == 0
+    ranked = pd.read_csv(tmp_path / "c.csv")
+    assert set(ranked.status[ranked.dataset.isna()]) == {"corrupted", "incomplete"}  # their own block
+    ranked = ranked[ranked.dataset.notna()]
+    assert len(ranked) == 3 and (ranked.status == "completed").all()
+    assert list(ranked.t20_mae) == sorted(ranked.t20_mae)
+
+
+def test_compare_groups_seeds_as_mean_and_std(sweep_dir, tmp_path):
+    assert compare.main([str(sweep_dir / "sweep"), "--group-by", "model", "loss", "--out", str(tmp_path / "g.md")]) == 0
+    text = (tmp_path / "g.md").read_text()
+    table = compare.aggregate(compare.collect([sweep_dir / "sweep"]), ["model", "loss"])
+    assert len(table) == 1 and table.n_runs[0] == 3
+    values = [json.loads((sweep_dir / "sweep" / str(s) / "metrics.json").read_text())["t20_mae"] for s in range(3)]
+    assert table.t20_mae_mean[0] == pytest.approx(np.mean(values))
+    assert table.t20_mae_std[0] == pytest.approx(np.std(values, ddof=1))
+    assert "t20_mae_std" in text
+
+
+def test_compare_never_ranks_different_datasets_together(sweep_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(sweep_dir / "sweep" / "1", other)
+    meta = json.loads((other / "metadata.json").read_text())
+    meta["dataset_fingerprint"] = "ffffffffffffffff"
+    (other / "metadata.json").write_text(json.dumps(meta))
+    table = compare.rank(compare.collect([sweep_dir / "sweep", other]), "t20_mae", top=None)
+    assert list(table.dataset).index("ffffffffffffffff") in (0, len(table) - 1), "one block per dataset"
+    result = subprocess.run([sys.executable, "-m", "edc.compare", str(sweep_dir / "sweep"), str(other)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0 and "2 different datasets" in result.stdout
+
+
+def test_monitor_once_shows_every_job(sweep_dir, capsys):
+    assert monitor.main([str(sweep_dir / "sweep"), "--once"]) == 0
+    rows = monitor.jobs_of(sweep_dir / "sweep")
+    assert [r["state"] for r in rows] == ["completed"] * 3 and rows[0]["epoch"] == "2/2"
+    assert float(rows[0]["val_loss"]) > 0
+    assert monitor.job_state(sweep_dir / "diverged")["state"] == "diverged"
+    assert monitor.job_state(sweep_dir / "corrupted")["state"] == "corrupted"
+    assert "completed" in capsys.readouterr().out
+
+
+def test_monitor_exits_when_all_jobs_ended(sweep_dir):
+    result = subprocess.run([sys.executable, "-m", "edc.monitor", str(sweep_dir / "sweep"), "--interval", "0.1"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and result.stdout.count("completed") == 3
+
+
+def test_gpu_parameter_count_matches_the_paper_and_advice():
+    assert gpu.parameter_count("lstm", 96000) == 197_167_360  # "197M parameters, output 96000 samples"
+    assert gpu.run_memory_mb(10**6, 64, 2000) > gpu.run_memory_mb(10**6, 8, 2000)
+    assert gpu.advise([10_000.0], 1_000.0, 3)[0] == gpu.EXIT_PARALLEL
+    assert gpu.advise([3_500.0], 1_000.0, 3)[0] == gpu.EXIT_TIGHT
+    assert gpu.advise([2_500.0], 1_000.0, 3)[0] == gpu.EXIT_SEQUENTIAL
+
+
+def test_gpu_command_without_a_gpu():
+    result = subprocess.run([sys.executable, "-m", "edc.gpu"], capture_output=True, text=True, cwd=ROOT)
+    if gpu.gpus():
+        pytest.skip("a GPU is visible")
+    assert result.returncode == 3 and "no CUDA GPU" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "edc.gpu", "--model", "nope"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 4 and "conf/model" in bad.stderr
