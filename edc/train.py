@@ -26,7 +26,7 @@ from edc import config as config_checks
 from edc import report
 from edc.api import build_module
 from edc.datamodule import EdcDataModule
-from edc.errors import EXIT_OK, entrypoint, task
+from edc.errors import EXIT_OK, EdcInputError, entrypoint, task
 from edc.io import save_npy, write_json, write_text
 from edc.metrics import edc_metrics
 from edc.module import EdcModule, predict_in_batches
@@ -70,6 +70,32 @@ def evaluate_split(module: EdcModule, raw: torch.Tensor, edcs: torch.Tensor, ids
     if make_plots and len(pred):
         report.plot_run(out_dir, pred, target, module.fs, ids)
     return metrics
+
+
+def resume_config(run_dir, overrides: list[str]) -> DictConfig:
+    """The recorded config of ``run_dir``, to continue it from ``last.ckpt``.
+
+    Only ``resume=...`` and a larger ``trainer.max_epochs`` may be given with it: anything else
+    would make the continued run a different experiment.
+    """
+    run_dir = Path(run_dir)
+    recorded, last = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
+    if not recorded.is_file() or not last.is_file():
+        raise EdcInputError(f"resume={run_dir}: needs {recorded.name} and checkpoints/last.ckpt there. "
+                            "Fix: pass the dir of a run started by python -m edc.train.")
+    cfg = OmegaConf.load(recorded)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "resume":
+            continue
+        if key == "trainer.max_epochs" and value.isdigit() and int(value) >= cfg.trainer.max_epochs:
+            cfg.trainer.max_epochs = int(value)
+            continue
+        raise EdcInputError(f"resume={run_dir} continues the run with its recorded configuration; {override!r} "
+                            f"is refused. Fix: drop it (only a larger trainer.max_epochs is allowed, now "
+                            f"{cfg.trainer.max_epochs}).")
+    cfg.ckpt_path = str(last)
+    return cfg
 
 
 def train(cfg: DictConfig, run_dir) -> dict:
@@ -145,6 +171,8 @@ def _best_checkpoint(trainer: pl.Trainer) -> str | None:
 @task
 def main(cfg: DictConfig):
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.get("resume"):
+        cfg = resume_config(cfg.resume, list(HydraConfig.get().overrides.task))
     report.print_config(cfg)
     result = train(cfg, run_dir)
     code = result.get("exit_code", EXIT_OK)

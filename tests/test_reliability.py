@@ -47,3 +47,30 @@ def test_signal_saves_last_checkpoint_and_records_interrupted(tmp_path, signum, 
     meta = json.loads((run_dir / "metadata.json").read_text())
     assert meta["status"] == "interrupted" and meta["interrupted"]["signal"] == signum.name
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_resume_continues_to_the_planned_epochs_like_an_uninterrupted_run(small_compact, tmp_path):
+    from edc.train import resume_config
+
+    overrides = ("model=mlp", "loss=mse")
+    whole = train(tiny(small_compact, *overrides, "trainer.max_epochs=6"), tmp_path / "whole")
+    first = train(tiny(small_compact, *overrides, "trainer.max_epochs=2"), tmp_path / "run")
+    assert first["status"] == "completed"
+    resumed = train(resume_config(tmp_path / "run", ["resume=x", "trainer.max_epochs=6"]), tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert resumed["status"] == whole["status"] == "completed"
+    assert meta["training_config"]["actual_epochs"] == 6
+    for key in ("edc_mae", "t20_mae", "c50_mae"):
+        assert resumed[key] == pytest.approx(whole[key], rel=0.05), key
+
+
+def test_resume_refuses_other_overrides(small_compact, tmp_path):
+    train(tiny(small_compact, "model=mlp", "loss=mse"), tmp_path / "run")
+    result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={tmp_path / 'run'}", "model=lstm"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "'model=lstm' is refused" in result.stderr
+    from edc.errors import EdcInputError
+    from edc.train import resume_config
+
+    with pytest.raises(EdcInputError, match="trainer.max_epochs=0"):
+        resume_config(tmp_path / "run", ["trainer.max_epochs=0"])
