@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pyfar as pf
 import pyrato
-
 from common import peak_rss_mb, report
+
 from edc import acoustics
 
 FS, N_SAMPLES = 48000, 96000

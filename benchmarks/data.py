@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from common import report
 
 SNIPPET = """
@@ -26,8 +25,9 @@ print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 
 
 def write_files(root: Path, n: int) -> tuple[Path, Path]:
-    from edc.data import FEATURES
     import pandas as pd
+
+    from edc.data import FEATURES
 
     root.mkdir(parents=True, exist_ok=True)
     edc_dir = root / "edcs"

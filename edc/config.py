@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from omegaconf import DictConfig
 
 from edc.errors import EdcInputError
 
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: works however edc is imported
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 

@@ -6,7 +6,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from edc.data import FEATURES, GEOMETRY, GENERATE_HINT, RoomDataset, load_compact, load_demo, load_folder
+from edc.data import (
+    FEATURES,
+    GENERATE_HINT,
+    GEOMETRY,
+    RoomDataset,
+    load_compact,
+    load_demo,
+    load_folder,
+)
 from edc.errors import EdcInputError
 
 SPLITS = ("train", "val", "test")

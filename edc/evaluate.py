@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from edc import report
 from edc.api import load
+from edc.config import CONF_DIR
 from edc.errors import EdcInputError, entrypoint, task
 from edc.run import now, update_metadata
 from edc.train import evaluate_split
@@ -50,7 +51,7 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 @task
 def main(cfg: DictConfig):
     if not cfg.ckpt_path:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from edc.config import CONF_DIR
 from edc.data import FEATURES, read_features, write_compact
 from edc.errors import EdcInputError, entrypoint, task
 from edc.io import atomic_path
@@ -174,7 +175,7 @@ def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Sim
     return out_dir
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="generate")
 @task
 def main(cfg: DictConfig) -> None:
     if cfg.out_dir is None:

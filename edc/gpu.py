@@ -23,10 +23,10 @@ def parameter_count(model: str, n_samples: int) -> int:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
+    from edc.config import CONF_DIR
     from edc.data import FEATURES
-    from edc.train import CONF_DIR
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"model={model}"])
     with torch.device("meta"):
         net = instantiate(cfg.model.net, n_features=len(FEATURES), n_out=n_samples)

@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig, ListConfig
 
 from edc.api import load
+from edc.config import CONF_DIR
 from edc.data import FEATURES, read_features
 from edc.errors import EdcInputError, entrypoint, task
 from edc.io import atomic_path, save_npy
@@ -70,7 +71,7 @@ def _plot(path, edcs, ids, fs):
     plt.close(fig)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 @task
 def main(cfg: DictConfig):
     if not cfg.ckpt_path:

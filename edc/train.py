@@ -30,10 +30,16 @@ from edc.errors import EXIT_OK, EdcInputError, entrypoint, task
 from edc.io import save_npy, write_json, write_text
 from edc.metrics import edc_metrics
 from edc.module import EdcModule, predict_in_batches
-from edc.run import DIVERGENCE_CURES, RunStatus, git_commit, now, package_versions, update_metadata
+from edc.run import (
+    DIVERGENCE_CURES,
+    RunStatus,
+    git_commit,
+    now,
+    package_versions,
+    update_metadata,
+)
 
 log = logging.getLogger(__name__)
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 def resolve_precision(asked: str, accelerator: str) -> str:
@@ -167,7 +173,7 @@ def _best_checkpoint(trainer: pl.Trainer) -> str | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=config_checks.CONF_DIR, config_name="train")
 @task
 def main(cfg: DictConfig):
     run_dir = Path(HydraConfig.get().runtime.output_dir)

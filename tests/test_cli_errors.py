@@ -1,56 +1,193 @@
-"""Bad input through the real command line: exit 2, one clear message, nothing left behind."""
+"""Bad input through the real command line, table-driven: exit 2, one message naming the place
+and the fix, no traceback (unless HYDRA_FULL_ERROR=1), nothing half-written left behind."""
+import contextlib
+import io
+import os
+import shutil
 import subprocess
 import sys
+import types
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from edc.errors import entrypoint
+from edc.predict import main as predict_main
+from edc.train import main as train_main
+
 from .conftest import ROOT
 
 
-def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env=env)
+def features_change(column, value, row=3):
+    def change(d):
+        f = pd.read_csv(d / "features.csv")
+        f[column] = f[column].astype(object)
+        f.loc[row, column] = value
+        f.to_csv(d / "features.csv", index=False)
+    return change
+
+
+def csv_text(text):
+    return lambda d: (d / "features.csv").write_text(text)
+
+
+def edcs_change(fn):
+    def change(d):
+        np.save(d / "edcs.npy", fn(np.load(d / "edcs.npy")))
+    return change
+
+
+def meta_text(text):
+    def change(d):
+        if text is None:
+            (d / "meta.json").unlink()
+        else:
+            (d / "meta.json").write_text(text)
+    return change
+
+
+def nan_at(e):
+    e = e.copy()
+    e[2, 9] = np.nan
+    return e
+
+
+def rising(e):
+    e = e.copy()
+    e[4, 300] = e[4, 299] * 2
+    return e
+
+
+HEADER = "ID,Length,Width,Height,Source_X,Source_Y,Source_Z,Receiver_X,Receiver_Y,Receiver_Z,f1,f2,f3,f4,f5,f6,f7\n"
+
+# name: (change to a copy of the dataset, extra CLI args, expected text)
+DATA_CASES = {
+    "missing column": (lambda d: pd.read_csv(d / "features.csv").drop(columns="f4").to_csv(d / "features.csv", index=False), "missing columns ['f4']"),
+    "extra column": (lambda d: pd.read_csv(d / "features.csv").assign(x=1).to_csv(d / "features.csv", index=False), "unexpected columns ['x']"),
+    "NaN feature": (features_change("Width", np.nan), "NaN"),
+    "text in a number": (features_change("f2", "high"), "text in number column 'f2'"),
+    "negative dimension": (features_change("Height", -2.5), "non-positive room dimensions"),
+    "zero dimension": (features_change("Length", 0.0), "non-positive room dimensions"),
+    "source outside": (features_change("Source_Y", 40.0), "source outside the room"),
+    "receiver outside": (features_change("Receiver_X", -1.0), "receiver outside the room"),
+    "source on receiver": (lambda d: features_change("Receiver_X", pd.read_csv(d / "features.csv").Source_X[3])(d) or
+                           features_change("Receiver_Y", pd.read_csv(d / "features.csv").Source_Y[3])(d), "same point"),
+    "absorption 0": (features_change("f1", 0.0), "absorption coefficients"),
+    "absorption above 1": (features_change("f7", 1.5), "absorption coefficients"),
+    "duplicate IDs": (features_change("ID", "room_00000"), "duplicate IDs"),
+    "empty file": (csv_text(""), "the file is empty"),
+    "header only": (csv_text(HEADER), "no rooms follow"),
+    "NaN curve": (edcs_change(nan_at), "NaN or infinite"),
+    "increasing curve": (edcs_change(rising), "increasing curve"),
+    "dB instead of linear": (edcs_change(lambda e: 10 * np.log10(np.clip(e, 1e-12, None))), "dB instead of linear"),
+    "wrong dtype": (edcs_change(lambda e: (e * 1000).astype(np.int32)), "dtype int32"),
+    "wrong shape": (edcs_change(lambda e: e[:, None, :]), "2-D array"),
+    "fewer curves than rooms": (edcs_change(lambda e: e[:50]), "50 curves but 60 rooms"),
+    "meta.json missing": (meta_text(None), "meta.json: missing"),
+    "meta.json without edc_fs": (meta_text('{"made_by": "hand"}'), "'edc_fs'"),
+    "unreadable edcs": (lambda d: (d / "edcs.npy").write_bytes(b"garbage"), "unreadable"),
+}
+
+CONFIG_CASES = {
+    "unknown model": (["model=transformer"], "Could not find 'model/transformer'"),
+    "unknown loss": (["loss=huber"], "Could not find 'loss/huber'"),
+    "unknown weights": (["loss=weighted_edc", "weights=extreme"], "Could not find 'weights/extreme'"),
+    "negative learning rate": (["model.optimizer.lr=-0.001"], "model.optimizer.lr=-0.001"),
+    "batch size 0": (["data.batch_size=0"], "data.batch_size=0"),
+    "negative loss weight": (["loss=weighted_edc", "loss.t20_weight=-1"], "loss.t20_weight=-1"),
+    "NaN loss weight": (["loss=weighted_edc", "loss.c50_weight=nan"], "loss.c50_weight=nan"),
+    "aux_weight too large": (["loss=auxiliary", "loss.aux_weight=5"], "loss.aux_weight=5"),
+    "aux_weight too small": (["loss=auxiliary", "loss.aux_weight=0.001"], "loss.aux_weight=0.001"),
+    "target_fs not dividing": (["data.target_fs=3000"], "does not divide"),
+    "duration longer than data": (["data.duration=3.0"], "data.duration"),
+    "missing data path": (["data=compact"], "data.path is not set"),
+    "data path not there": (["data=compact", "data.path=/nonexistent/rooms"], "edc.generate"),
+}
 
 
 @pytest.fixture()
-def bad_compact(tmp_path, small_compact):
-    """A copy of the small dataset with a room whose source sits outside it."""
-    out = tmp_path / "bad"
-    out.mkdir()
-    features = pd.read_csv(small_compact / "features.csv")
-    features.loc[7, "Source_X"] = 99.0
-    features.to_csv(out / "features.csv", index=False)
-    np.save(out / "edcs.npy", np.load(small_compact / "edcs.npy"))
-    (out / "meta.json").write_text((small_compact / "meta.json").read_text())
+def dataset_copy(tmp_path, small_compact):
+    out = tmp_path / "data"
+    shutil.copytree(small_compact, out)
     return out
 
 
-@pytest.mark.parametrize("case", ["bad rows", "missing path", "unknown model", "negative lr", "aux weight",
-                                  "target_fs", "duration"])
-def test_train_refuses_bad_input_with_exit_2(tmp_path, bad_compact, small_compact, case):
-    run_dir = tmp_path / "run"
-    args = {"bad rows": ["data=compact", f"data.path={bad_compact}"],
-            "missing path": ["data=compact", f"data.path={tmp_path / 'nowhere'}"],
-            "unknown model": ["model=transformer"],
-            "negative lr": ["model.optimizer.lr=-1"],
-            "aux weight": ["loss=auxiliary", "loss.aux_weight=5"],
-            "target_fs": ["data.target_fs=3000"],
-            "duration": ["data.duration=3.0"]}[case]
-    expected = {"bad rows": "source outside the room", "missing path": "edc.generate",
-                "unknown model": "Could not find 'model/transformer'", "negative lr": "model.optimizer.lr=-1",
-                "aux weight": "loss.aux_weight=5", "target_fs": "does not divide", "duration": "data.duration"}[case]
-    result = run("edc.train", *args, f"hydra.run.dir={run_dir}")
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert expected in result.stderr
+def check(result, expected, *dirs):
+    assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
+    assert expected in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    assert not run_dir.exists(), "nothing half-written"
-    if case == "bad rows":
-        assert "features.csv" in result.stderr and "line 9" in result.stderr
+    assert result.stderr.count("error:") <= 1
+    for d in dirs:
+        assert not d.exists(), f"{d} left behind"
+
+
+def train(*args, env=None):
+    """``python -m edc.train ARGS``: in a subprocess when ``env`` is given, else the same entrypoint
+    in-process with ``sys.argv`` set (Hydra parses and composes exactly as on the command line)."""
+    if env is not None:
+        return subprocess.run([sys.executable, "-m", "edc.train", *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120, env=env)
+    return in_process(train_main, "edc.train", *args)
+
+
+def in_process(main, prog, *args):
+    err, out = io.StringIO(), io.StringIO()
+    code = 0
+    with mock.patch.object(sys, "argv", [prog, *args]), contextlib.redirect_stderr(err), \
+            contextlib.redirect_stdout(out), contextlib.chdir(ROOT):
+        try:
+            entrypoint(main)()
+        except SystemExit as exit_:
+            code = exit_.code
+    return types.SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_bad_data(case, dataset_copy, tmp_path):
+    change, expected = DATA_CASES[case]
+    change(dataset_copy)
+    run_dir = tmp_path / "run"
+    result = train("data=compact", f"data.path={dataset_copy}", f"hydra.run.dir={run_dir}")
+    check(result, expected, run_dir)
+    assert str(dataset_copy) in result.stderr and "Fix:" in result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_bad_config(case, tmp_path):
+    args, expected = CONFIG_CASES[case]
+    run_dir = tmp_path / "run"
+    check(train(*args, f"hydra.run.dir={run_dir}"), expected, run_dir)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(small_compact, tmp_path_factory):
+    from edc.train import train as train_in_process
+
+    from .test_train import tiny
+
+    run_dir = tmp_path_factory.mktemp("ckpt")
+    train_in_process(tiny(small_compact, "model=mlp", "loss=mse"), run_dir)
+    return run_dir / "checkpoints" / "best.ckpt"
+
+
+@pytest.mark.parametrize("room,expected", [("[3.5,4,3]", "16 numbers"),
+                                           ("[3.5,4,3,1.4,2,1.5,1,1,1.5,.2,.3,.5,.6,.6,.6,lots]", "not numbers")])
+def test_bad_predict_room(checkpoint, tmp_path, room, expected):
+    out = tmp_path / "pred.csv"
+    result = in_process(predict_main, "edc.predict", f"ckpt_path={checkpoint}", f"room={room}", f"out={out}",
+                        f"hydra.run.dir={tmp_path / 'h'}")
+    check(result, expected, out, out.with_suffix(".npy"))
 
 
 def test_full_traceback_on_request(tmp_path):
-    result = run("edc.train", "model.optimizer.lr=-1", f"hydra.run.dir={tmp_path}/run",
-                 env={**__import__("os").environ, "HYDRA_FULL_ERROR": "1"})
+    result = train("model.optimizer.lr=-1", f"hydra.run.dir={tmp_path}/run",
+                   env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_line_numbers_name_the_row(dataset_copy, tmp_path):
+    features_change("Source_X", 99.0, row=7)(dataset_copy)
+    result = train("data=compact", f"data.path={dataset_copy}", f"hydra.run.dir={tmp_path}/run")
+    assert result.returncode == 2 and "line 9" in result.stderr

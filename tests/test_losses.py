@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from edc.losses import AuxiliaryLoss, EDCRIRLoss, LogEDCLoss, LossContext, MSELoss, WeightedEDCLoss
+from edc.losses import (
+    AuxiliaryLoss,
+    EDCRIRLoss,
+    LogEDCLoss,
+    LossContext,
+    MSELoss,
+    WeightedEDCLoss,
+)
 
 FS = 1000
 
