@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow clean
+.PHONY: train test test-slurm test-slow clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-slurm: $(STAMP)  # starts a single-node SLURM (root, Debian packages): scripts/slurm/start.sh
+	$(PY) -m pytest -q -m slurm
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -75,7 +75,12 @@ def _run_sweep_job(fn, *args, **kwargs):
     from edc.run import update_metadata
 
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        if os.environ.get("SLURM_JOB_ID") and result.get("exit_code") in (EXIT_SIGINT, EXIT_SIGTERM):
+            # Preempted or requeued: leave no result, so that submitit waits for the requeued run,
+            # which resumes from last.ckpt in this job's dir.
+            sys.exit(result["exit_code"])
+        return result
     except EdcInputError as err:
         code, error = report_input_error(err), f"bad input: {err}"
     except Exception as err:  # noqa: BLE001 - recorded, and the sweep goes on

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
@@ -21,6 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from edc import config as config_checks
 from edc import report
@@ -59,8 +61,19 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
             cb.dirpath = str(run_dir / "checkpoints")
     logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
+    # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
+    plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
     return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir))
+                       default_root_dir=str(run_dir), plugins=plugins)
+
+
+def requeued_checkpoint(run_dir: Path) -> str | None:
+    """``last.ckpt`` of this job's dir when SLURM requeued the job (preemption, timeout, scontrol)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.is_file():
+        log.info("requeued SLURM job: resuming from %s", last)
+        return str(last)
+    return None
 
 
 def evaluate_split(module: EdcModule, raw: torch.Tensor, edcs: torch.Tensor, ids, out_dir: Path,
@@ -134,7 +147,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
                     precision_config={"asked": str(asked), "actual": precision},
                     training_config={"max_epochs": cfg.trainer.max_epochs, "batch_size": datamodule.batch_size,
                                      "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed})
-    ckpt_path = cfg.get("ckpt_path")
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except (SystemExit, KeyboardInterrupt, Exception):
