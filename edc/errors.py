@@ -76,7 +76,8 @@ def _run_sweep_job(fn, *args, **kwargs):
 
     try:
         result = fn(*args, **kwargs)
-        if os.environ.get("SLURM_JOB_ID") and result.get("exit_code") in (EXIT_SIGINT, EXIT_SIGTERM):
+        if os.environ.get("SLURM_JOB_ID") and isinstance(result, dict) \
+                and result.get("exit_code") in (EXIT_SIGINT, EXIT_SIGTERM):
             # Preempted or requeued: leave no result, so that submitit waits for the requeued run,
             # which resumes from last.ckpt in this job's dir.
             sys.exit(result["exit_code"])

@@ -21,12 +21,14 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pandas as pd
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from edc.config import CONF_DIR
 from edc.data import FEATURES, read_features, write_compact
 from edc.errors import EdcInputError, entrypoint, task
 from edc.io import atomic_path
+from edc.run import update_metadata
 from edc.simulate import SamplerRanges, SimulationSettings, sample_rooms, simulate_room
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,9 @@ def main(cfg: DictConfig) -> None:
         run_shard(cfg, rooms, work, settings)
     if cfg.merge or cfg.n_shards == 1:
         merge_chunks(cfg, rooms, work, settings)
+    update_metadata(HydraConfig.get().runtime.output_dir, status="completed", command="generate",
+                    out_dir=str(cfg.out_dir), shard=cfg.shard, n_shards=cfg.n_shards, merge=cfg.merge)
+    return {"status": "completed"}
 
 
 if __name__ == "__main__":

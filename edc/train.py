@@ -67,6 +67,17 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
                        default_root_dir=str(run_dir), plugins=plugins)
 
 
+def check_ddp_in_sweep(cfg: DictConfig) -> None:
+    """Refuse DDP in a local multirun: Lightning re-runs ``sys.argv``, relaunching the whole sweep."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
+        return
+    launcher = str(HydraConfig.get().launcher.get("_target_", ""))
+    if "ddp" in str(cfg.trainer.get("strategy", "")) and "Slurm" not in launcher:
+        raise EdcInputError("trainer=ddp inside a local multirun would relaunch the whole sweep in every "
+                            "device process. Fix: run DDP sweeps on SLURM (hydra/launcher=slurm_gpu, one task "
+                            "per device), or train one DDP run at a time without -m.")
+
+
 def requeued_checkpoint(run_dir: Path) -> str | None:
     """``last.ckpt`` of this job's dir when SLURM requeued the job (preemption, timeout, scontrol)."""
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -122,6 +133,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_checks.validate(cfg)
+    check_ddp_in_sweep(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: EdcDataModule = instantiate(cfg.data)
     datamodule.setup("fit")

@@ -72,11 +72,11 @@ def test_killed_run_resumes_without_recomputing_and_redoes_corrupt_chunks(tmp_pa
     np.testing.assert_array_equal(load_compact(out).edcs, data.edcs)  # same seeds: same curves
 
 
-def test_shards_then_merge(tmp_path):
+def test_shards_through_a_launcher_then_merge(tmp_path):
     out = tmp_path / "out"
     common = ["n_rooms=4", "chunk_size=1", "workers=1", f"out_dir={out}", "sampler.absorption=[0.5,0.85]"]
-    for shard in (0, 1):
-        generate(*common, f"shard={shard}", "n_shards=2", f"hydra.run.dir={tmp_path / str(shard)}")
+    generate("-m", *common, "shard=0,1", "n_shards=2", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert list(pd.read_csv(tmp_path / "sweep" / "summary.csv").status) == ["completed"] * 2
     assert not (out / "edcs.npy").exists()
     generate(*common, "merge=true", f"hydra.run.dir={tmp_path / 'm'}")
     assert len(load_compact(out)) == 4

@@ -33,3 +33,10 @@ def test_presets_run_in_parallel_processes(tmp_path):
     assert summary.t20_mae.notna().all()
     for job in range(3):
         assert (tmp_path / str(job) / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_ddp_in_a_local_multirun_is_refused(tmp_path):
+    result = sweep(tmp_path, "trainer=ddp", "seed=0")
+    assert result.returncode == 1
+    assert "would relaunch the whole sweep" in result.stderr
+    assert list(pd.read_csv(tmp_path / "summary.csv").status) == ["failed"]
