@@ -1,0 +1,123 @@
+"""Speed: inference for 6000 rooms beside pyroomacoustics simulating a sample of the same rooms
+(a per-room ratio), and training throughput (rooms/s) per model on the CPU and, when a GPU is
+visible, per model and precision with peak memory.
+
+    python benchmarks/speed.py [--rooms PATH] [--simulate 12] [--steps 30]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import report  # noqa: E402
+
+from edc.api import build_module  # noqa: E402
+from edc.config import CONF_DIR  # noqa: E402
+from edc.data import FEATURES, load_compact, load_demo  # noqa: E402
+from edc.losses import LossContext  # noqa: E402
+from edc.module import predict_in_batches  # noqa: E402
+
+MODELS = ("physics", "mlp", "lstm", "hybrid_v2")
+N_SAMPLES, FS = 2000, 1000
+
+
+def module_for(model: str, loss: str = "mse"):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", f"loss={loss}"])
+    return build_module(cfg, N_SAMPLES, FS)
+
+
+def simulate_seconds(features, n: int) -> float:
+    from edc.simulate import simulate_room
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        simulate_room(features.iloc[i][FEATURES].to_dict(), seed=i)
+    return (time.perf_counter() - t0) / n
+
+
+def train_throughput(model: str, raw, edcs, steps: int, device: str, precision: str) -> tuple[float, float]:
+    """Rooms/s of optimizer steps at batch 32, and peak GPU memory in MB (0 on CPU)."""
+    module = module_for(model).to(device)
+    module.feature_scaler.fit(raw)
+    module.target_transform.fit(edcs)
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device) if precision == "16-mixed" else None
+    raw, edcs = raw.to(device), edcs.to(device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def step(i):
+        idx = torch.randint(0, len(raw), (32,), device=device)
+        with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
+            pred = module(raw[idx])
+        target = module.target_transform.encode(edcs[idx])
+        loss, _ = module.loss(pred.float(), target, LossContext(edcs[idx], module.target_transform.decode, FS))
+        optimizer.zero_grad()
+        (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+
+    for i in range(3):  # warm-up
+        step(i)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
+    return steps * 32 / (time.perf_counter() - t0), memory
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rooms", default=str(Path(__file__).resolve().parents[2] / "shared/data/paper6000"))
+    parser.add_argument("--simulate", type=int, default=12, help="rooms pyroomacoustics simulates for the ratio")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--no-simulate", action="store_true", help="skip pyroomacoustics (e.g. on a GPU box)")
+    args = parser.parse_args()
+    data = load_compact(args.rooms) if Path(args.rooms, "edcs.npy").is_file() else load_demo()
+    raw = torch.as_tensor(data.features[FEATURES].to_numpy("float32"))
+    edcs = torch.as_tensor(data.on_grid(FS, 2.0))
+    rooms = raw.repeat(-(-6000 // len(raw)), 1)[:6000]
+
+    module = module_for("physics", "log_edc")
+    module.feature_scaler.fit(raw)
+    t0 = time.perf_counter()
+    predict_in_batches(module, rooms)
+    infer = (time.perf_counter() - t0) / len(rooms)
+    rows = [["physics: predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
+    if not args.no_simulate:
+        simulated = simulate_seconds(data.features, args.simulate)
+        rows.append([f"pyroomacoustics: simulate {args.simulate} of the same rooms", f"{simulated * args.simulate:.1f} s",
+                     f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
+    report("speed-inference", "Inference beside simulation, per room", ["what", "total", "per room", "ratio"], rows,
+           "python benchmarks/speed.py", f"Rooms from {data.source}.")
+
+    rows = []
+    for device, precisions in [("cpu", ["32-true"])] + ([("cuda", ["32-true", "bf16-mixed", "16-mixed"])]
+                                                        if torch.cuda.is_available() else []):
+        for model in MODELS:
+            for precision in precisions:
+                rate, memory = train_throughput(model, raw, edcs, args.steps, device, precision)
+                rows.append([model, device, precision, f"{rate:,.0f}", f"{memory:.0f}" if device == "cuda" else "-"])
+    report("speed-training", "Training throughput (batch 32, 2000-sample curves)",
+           ["model", "device", "precision", "rooms / s", "peak GPU memory (MB)"], rows,
+           "python benchmarks/speed.py", "Optimizer steps with the model's own loss machinery (MSE here).")
+
+
+if __name__ == "__main__":
+    main()
