@@ -12,6 +12,7 @@ compact layout is written atomically once every chunk exists.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import multiprocessing
@@ -122,19 +123,11 @@ def run_shard(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Simula
     total = sum(len(rows) for _, rows in todo)
     ctx = multiprocessing.get_context("fork")
     with tqdm(total=total, unit="room", desc="simulating", smoothing=0.1) as progress, \
-            (ctx.Pool(workers) if workers > 1 else _NoPool()) as pool:
+            (ctx.Pool(workers) if workers > 1 else contextlib.nullcontext()) as pool:
         for c, rows in todo:
-            arrays = simulate_chunk(rooms, rows, settings, pool if workers > 1 else None, progress)
+            arrays = simulate_chunk(rooms, rows, settings, pool, progress)
             with atomic_path(chunk_path(work, c), suffix=".npz") as tmp:
                 np.savez(tmp, **arrays)
-
-
-class _NoPool:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: SimulationSettings) -> Path:

@@ -150,15 +150,12 @@ def train(cfg: DictConfig, run_dir) -> dict:
     trainer = build_trainer(cfg, run_dir, status, precision)
     started = time.time()
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
-    update_metadata(run_dir, status="running", model=cfg.model.name, config_choices=choices, parameter_count=module.parameter_count(),
-                    timestamp=now(), git_commit=git_commit(), versions=package_versions(),
-                    dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary(),
-                    loss_config={"type": cfg.loss.get("name"), **{k: v for k, v in cfg.loss.items()
-                                                                 if k not in ("_target_", "name")},
-                                 "gradient_clip_val": cfg.trainer.get("gradient_clip_val")},
+    update_metadata(run_dir, status="running", model=cfg.model.name, config_choices=choices,
+                    parameter_count=module.parameter_count(), timestamp=now(), git_commit=git_commit(),
+                    versions=package_versions(), dataset_fingerprint=datamodule.dataset.fingerprint(),
+                    data=datamodule.summary(), loss_config=_loss_config(cfg),
                     precision_config={"asked": str(asked), "actual": precision},
-                    training_config={"max_epochs": cfg.trainer.max_epochs, "batch_size": datamodule.batch_size,
-                                     "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed})
+                    training_config=_training_config(cfg, datamodule))
     ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -180,15 +177,24 @@ def train(cfg: DictConfig, run_dir) -> dict:
     gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
         if torch.cuda.is_available() else {}
     update_metadata(run_dir, status=final, finished=now(), **gpu_memory,
-                    training_config={"max_epochs": cfg.trainer.max_epochs, "actual_epochs": trainer.current_epoch,
-                                     "batch_size": datamodule.batch_size,
-                                     "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed,
-                                     "duration_minutes": round(minutes, 3), "best_checkpoint": best})
+                    training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
+                                                     duration_minutes=round(minutes, 3), best_checkpoint=best))
     report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
     if final == "diverged":
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.")
     return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+def _training_config(cfg: DictConfig, datamodule: EdcDataModule, **extra) -> dict:
+    return {"max_epochs": cfg.trainer.max_epochs, "batch_size": datamodule.batch_size,
+            "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed, **extra}
+
+
+def _loss_config(cfg: DictConfig) -> dict:
+    """Loss type, its weights and the gradient clipping, for metadata.json."""
+    settings = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
+    return {"type": cfg.loss.get("name"), **settings, "gradient_clip_val": cfg.trainer.get("gradient_clip_val")}
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:

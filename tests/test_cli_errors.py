@@ -191,3 +191,17 @@ def test_line_numbers_name_the_row(dataset_copy, tmp_path):
     features_change("Source_X", 99.0, row=7)(dataset_copy)
     result = train("data=compact", f"data.path={dataset_copy}", f"hydra.run.dir={tmp_path}/run")
     assert result.returncode == 2 and "line 9" in result.stderr
+
+
+def test_missing_edc_file_in_folder_layout(tmp_path, small_compact):
+    features = pd.read_csv(small_compact / "features.csv")
+    features.to_csv(tmp_path / "rooms.csv", index=False)
+    folder = tmp_path / "edcs"
+    folder.mkdir()
+    for room_id, curve in zip(features.ID[1:], np.load(small_compact / "edcs.npy")[1:]):
+        np.save(folder / f"{room_id}.npy", curve)  # the first room's file is missing
+    run_dir = tmp_path / "run"
+    result = train("data=folder", f"data.features_csv={tmp_path / 'rooms.csv'}", f"data.edc_dir={folder}",
+                   "data.source_fs=1000", f"hydra.run.dir={run_dir}")
+    check(result, "EDC file(s) missing", run_dir)
+    assert f"{features.ID[0]}.npy" in result.stderr and not (folder / ".edc_cache").exists()
