@@ -150,7 +150,7 @@ class PhysicsEDC(nn.Module):
                           torch.stack([mean_free_path, drr.log()], -1)], -1)
 
     def prior_decrements(self, raw):
-        level = 10.0 * torch.log10(barron_edc(raw.double(), self.fs, self.n_out).clamp(min=1e-30))
+        level = 10.0 * torch.log10(barron_edc(raw, self.fs, self.n_out).clamp(min=1e-30))
         level = level.clamp(min=self.floor_db - 20.0).to(raw.dtype)
         return -torch.diff(level, dim=-1)  # (batch, n_out - 1), >= 0
 
