@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from edc.data import (
     FEATURES,
@@ -43,6 +43,24 @@ def split_rows(dataset: RoomDataset, split_seed: int = 42, split_by: str = "rows
     else:
         raise EdcInputError(f"data.split_by={split_by!r}: use 'rows' or 'configuration'.")
     return dict(zip(SPLITS, parts))
+
+
+class EpochSampler(Sampler):
+    """Shuffles with ``seed + epoch`` (Lightning calls ``set_epoch``), so a resumed run sees the
+    same order of rooms as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class EdcDataModule(pl.LightningDataModule):
@@ -127,17 +145,19 @@ class EdcDataModule(pl.LightningDataModule):
         rows = torch.as_tensor(self.splits[split])
         return self.features[rows], self.edcs[rows], rows
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        batch = self.batch_size if split == "train" else self.eval_batch_size
-        return DataLoader(TensorDataset(*self.tensors(split)), batch_size=batch, shuffle=shuffle,
+    def _loader(self, split: str) -> DataLoader:
+        tensors = self.tensors(split)
+        train = split == "train"
+        return DataLoader(TensorDataset(*tensors), batch_size=self.batch_size if train else self.eval_batch_size,
+                          sampler=EpochSampler(len(tensors[0]), torch.initial_seed()) if train else None,
                           num_workers=self.num_workers, pin_memory=self.pin_memory,
                           persistent_workers=self.persistent_workers)
 
     def train_dataloader(self):
-        return self._loader("train", shuffle=True)
+        return self._loader("train")
 
     def val_dataloader(self):
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def summary(self) -> dict:
         return {"source": self.dataset.source, "n_rooms": int(len(self.rows)), "edc_fs": self.dataset.edc_fs,

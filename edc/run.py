@@ -59,7 +59,9 @@ class RunStatus(pl.Callback):
       check, counts) for ``patience`` epochs in a row, stops training with
       ``status: diverged`` (exit code 3); ``best.ckpt`` is kept.
     * SIGINT / SIGTERM: Lightning turns them into an exit inside ``fit``, so the
-      status (``interrupted``) and ``last.ckpt`` are written from ``on_exception``.
+      status (``interrupted``) is written from ``on_exception``, with ``last.ckpt``:
+      the end-of-epoch one (a resume from it repeats the run exactly), or the state
+      at the signal if no epoch has ended yet.
     """
 
     MONITORED = ("val/loss", "val/edc_mae")
@@ -120,7 +122,9 @@ class RunStatus(pl.Callback):
                 or type(exception).__name__ == "SIGTermException":
             self.exit_code = EXIT_SIGTERM if self.signal_received == signal.SIGTERM or \
                 type(exception).__name__ == "SIGTermException" else EXIT_SIGINT
-            trainer.save_checkpoint(self.run_dir / "checkpoints" / "last.ckpt")
+            last = self.run_dir / "checkpoints" / "last.ckpt"
+            if not last.is_file():  # else keep the end-of-epoch one: it resumes exactly
+                trainer.save_checkpoint(last)
             update_metadata(self.run_dir, status="interrupted", interrupted={
                 "epoch": trainer.current_epoch, "signal": "SIGTERM" if self.exit_code == EXIT_SIGTERM else "SIGINT"})
         else:
