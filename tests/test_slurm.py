@@ -29,10 +29,17 @@ def slurm_job_ids(sweep: Path) -> list[str]:
     return sorted(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir() and p.name[0].isdigit())
 
 
-def sacct_states(job_id: str) -> list[str]:
-    out = subprocess.run(["sacct", "-j", job_id.split("_")[0], "-n", "-X", "-P", "-o", "JobID,State"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split("|")[1] for line in out.strip().splitlines()]
+def sacct_states(job_id: str, timeout: float = 30.0) -> list[str]:
+    """Final states of a job's tasks (accounting may lag a moment behind the job's end)."""
+    deadline = time.time() + timeout
+    while True:
+        out = subprocess.run(["sacct", "-j", job_id.split("_")[0], "-n", "-X", "-P", "-o", "JobID,State"],
+                             capture_output=True, text=True, check=True).stdout
+        states = [line.split("|")[1] for line in out.strip().splitlines()]
+        pending = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING"}
+        if (states and not pending.intersection(states)) or time.time() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def test_preset_sweep_on_slurm(tmp_path):
