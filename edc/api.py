@@ -37,20 +37,26 @@ class Predictor:
         self.module, self.config = module.eval(), config
         self.fs = module.fs
 
+    def _rooms(self, features: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Validated rooms; IDs ``room0, room1, ...`` where the table has none."""
+        if "ID" not in features.columns:
+            features = features.assign(ID=[f"room{i}" for i in range(len(features))])
+        return validate_features(features[["ID"] + FEATURES], source)
+
     def predict_edcs(self, features: pd.DataFrame, source: str = "features") -> np.ndarray:
         """``(n_rooms, n_samples)`` linear-energy EDCs on the training grid."""
-        frame = features if "ID" in features.columns else features.assign(ID=[f"room{i}" for i in range(len(features))])
-        frame = validate_features(frame[["ID"] + FEATURES], source)
-        return predict_in_batches(self.module, torch.as_tensor(frame[FEATURES].to_numpy(np.float32)))
+        rooms = self._rooms(features, source)
+        return predict_in_batches(self.module, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
 
     def predict(self, features: pd.DataFrame, source: str = "features"):
         """EDCs ``(n, n_samples)`` and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50``
         (s, s, s, dB, dB, fraction; NaN where undefined)."""
-        edcs = self.predict_edcs(features, source)
+        rooms = self._rooms(features, source)
+        edcs = predict_in_batches(self.module, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            params = {col: acoustics.PARAMETERS[name](edcs, self.fs) for col, name in PARAMETER_COLUMNS.items()}
-        ids = features["ID"].astype(str).tolist() if "ID" in features.columns else [f"room{i}" for i in range(len(edcs))]
-        return edcs, pd.DataFrame({"ID": ids, **params})
+            values = acoustics.parameters(edcs, self.fs, names=tuple(PARAMETER_COLUMNS.values()))
+        params = {col: values[name] for col, name in PARAMETER_COLUMNS.items()}
+        return edcs, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
 
 
 def load(ckpt_path) -> Predictor:

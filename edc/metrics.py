@@ -44,11 +44,11 @@ def edc_metrics(pred_edc: np.ndarray, target_edc: np.ndarray, fs: float) -> dict
         pred_db = 10 * np.log10(np.clip(pred_edc, 1e-30, None))
     region = target_db >= -40.0
     out["edc_db_mae"] = float(np.mean(np.abs(pred_db - target_db)[region]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = acoustics.parameters(pred_edc, fs, names=PARAMETER_NAMES)
+        expected = acoustics.parameters(target_edc, fs, names=PARAMETER_NAMES)
     for name in PARAMETER_NAMES:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = acoustics.PARAMETERS[name](pred_edc, fs)
-            t = acoustics.PARAMETERS[name](target_edc, fs)
-        for key, value in parameter_errors(p, t).items():
+        for key, value in parameter_errors(predicted[name], expected[name]).items():
             out[f"{name}_{key}"] = value
     out["n_rooms"] = int(len(pred_edc))
     return out

@@ -69,9 +69,11 @@ def plot_run(out_dir, pred_edc: np.ndarray, target_edc: np.ndarray, fs: float, i
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = acoustics.parameters(pred_edc, fs, names=PARAMETER_NAMES)
+        expected = acoustics.parameters(target_edc, fs, names=PARAMETER_NAMES)
     for ax, name in zip(axes, PARAMETER_NAMES):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p, q = acoustics.PARAMETERS[name](pred_edc, fs), acoustics.PARAMETERS[name](target_edc, fs)
+        p, q = predicted[name], expected[name]
         ax.scatter(q, p, s=6, alpha=0.6)
         finite = np.isfinite(q)
         lo, hi = (np.nanmin(q[finite]), np.nanmax(q[finite])) if finite.any() else (0, 1)

@@ -137,16 +137,10 @@ class RunStatus(pl.Callback):
 TERMINAL = ("completed", "diverged", "interrupted", "failed")
 
 
-def is_run_dir(path: Path) -> bool:
-    return (path / "metadata.json").exists() or (path / "checkpoints").is_dir()
-
-
 def find_runs(roots) -> list[Path]:
     """Run dirs below ``roots`` (a dir with ``metadata.json`` or ``checkpoints/``), sorted."""
     found = set()
     for root in map(Path, roots):
-        if root.is_dir() and is_run_dir(root):
-            found.add(root)
         if root.is_dir():
             found.update(p.parent for p in root.rglob("metadata.json"))
             found.update(p.parent for p in root.rglob("checkpoints") if p.is_dir())

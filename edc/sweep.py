@@ -8,7 +8,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from edc.io import atomic_path, read_json
+from edc.io import atomic_path
+from edc.run import read_run
 
 METRIC_COLUMNS = ["edt_mae", "t20_mae", "c50_mae", "edt_r2", "t20_r2", "c50_r2", "edc_db_mae"]
 
@@ -18,11 +19,9 @@ def job_rows(sweep_dir: Path) -> pd.DataFrame:
     rows = []
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
         overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml") if (job / ".hydra" / "overrides.yaml").is_file() else []
-        meta = read_json(job / "metadata.json") or {}
-        metrics = read_json(job / "metrics.json") or {}
-        status = meta.get("status", "incomplete" if not meta else "unknown")
-        rows.append({"job": int(job.name), "overrides": " ".join(overrides), "status": status,
-                     **{k: metrics.get(k) for k in METRIC_COLUMNS}})
+        run = read_run(job)
+        rows.append({"job": int(job.name), "overrides": " ".join(overrides), "status": run["status"],
+                     **{k: run.get(k) for k in METRIC_COLUMNS}})
     return pd.DataFrame(rows, columns=["job", "overrides", "status"] + METRIC_COLUMNS)
 
 
