@@ -4,9 +4,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from edc.errors import EdcInputError
+
+# ${edc.either:VALUE,DEFAULT}: VALUE unless it is null. (oc.select returns a null value as
+# is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
+OmegaConf.register_new_resolver("edc.either", lambda value, default: default if value is None else value,
+                                replace=True)
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: works however edc is imported
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
@@ -34,7 +39,7 @@ def validate(cfg: DictConfig) -> None:
         raise EdcInputError(f"loss={cfg.loss.get('name', loss_target)} has no region weights, but {given} were "
                             "given (weights=... or loss.*_weight). Fix: use loss=weighted_edc (or a preset: "
                             "conservative, moderate, aggressive), or drop the weights.")
-    for key in given + [k for k in ("beta", "slope_weight") if k in cfg.loss]:
+    for key in given + [k for k in ("beta", "slope_weight", "early_weight") if k in cfg.loss]:
         value = cfg.loss[key]
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise EdcInputError(f"loss.{key}={value}: must be a finite number >= 0.")
