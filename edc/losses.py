@@ -112,16 +112,25 @@ class AuxiliaryLoss(nn.Module):
 
 
 class LogEDCLoss(nn.Module):
-    """MSE of the level in dB (floored) plus ``slope_weight`` x MSE of its decay slope."""
+    """Mean squared error of the level in dB (both floored at ``floor_db``), samples where the
+    target is above ``early_db`` weighted ``1 + early_weight`` (the 0 to -10 dB EDT range and
+    the level at 50 ms that C50 reads), plus ``slope_weight`` x MSE of the decay slope (dB/ms)."""
 
-    def __init__(self, slope_weight: float = 1.0, floor_db: float = -100.0):
+    def __init__(self, slope_weight: float = 0.0, floor_db: float = -80.0, early_weight: float = 0.0,
+                 early_db: float = -12.0):
         super().__init__()
         self.slope_weight, self.floor_db = slope_weight, floor_db
+        self.early_weight, self.early_db = early_weight, early_db
 
     def forward(self, pred, target, ctx: LossContext):
         pred_db = _level_db(ctx.decode(pred), self.floor_db)
         target_db = _level_db(ctx.target_edc, self.floor_db)
-        level = _mse(pred_db, target_db)
-        per_ms = ctx.fs / 1000.0  # slopes in dB/ms, whatever the grid
-        slope = _mse(torch.diff(pred_db, dim=-1) * per_ms, torch.diff(target_db, dim=-1) * per_ms)
-        return level + self.slope_weight * slope, {"db_mse": level.detach(), "slope_mse": slope.detach()}
+        weights = 1.0 + self.early_weight * (target_db > self.early_db).to(target_db.dtype)
+        level = torch.mean(weights * (pred_db - target_db) ** 2)
+        logs = {"db_mse": level.detach()}
+        if self.slope_weight:
+            per_ms = ctx.fs / 1000.0  # slopes in dB/ms, whatever the grid
+            slope = _mse(torch.diff(pred_db, dim=-1) * per_ms, torch.diff(target_db, dim=-1) * per_ms)
+            level = level + self.slope_weight * slope
+            logs["slope_mse"] = slope.detach()
+        return level, logs

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edc.physics import barron_edc, geometry, reverberation_time
+from edc import physics
+from edc.targets import Scaler
 
 
 class _Head(nn.Module):
@@ -121,46 +122,94 @@ class MLP(nn.Module):
 
 
 class PhysicsEDC(nn.Module):
-    """Physics-informed model: Barron's EDC as a prior, corrected by an MLP, in dB.
+    """The simulator's physics with learned late decay, corrected by a monotone dB residual.
 
-    From the raw features it computes what the grid cannot teach (volume, surface,
-    distance, Eyring decay per band, the Barron prior curve). An MLP on the scaled
-    features plus these quantities predicts per-sample decrements in dB added to the
-    prior's; a softplus keeps every decrement positive, so the predicted level
-    ``L(t) = -sum decrements`` starts at 0 dB and never rises. Output: ``(batch, n_out)``
-    level in dB (use with ``data.target=db``).
+    Per simulated band ``b`` (8, see :mod:`edc.physics`) the EDC is the image sources' part
+    (exact, order <= 3) plus a late part ``A_b exp(-13.82 t / T_b)`` switched on by a ramp
+    around the first 4th-order arrival. One MLP shared by the bands (it sees one band's
+    absorption, never the others', so it cannot memorise absorption profiles) corrects
+    Eyring's ``T_b``, Barron's level ``A_b`` and the ramp. The bands are summed with learned
+    energy shares, normalised to 0 dB at t = 0. A second MLP adds corrections to the
+    per-sample decrements (softplus keeps them positive), on knots every ``early_step_ms``
+    up to ``early_ms`` and evenly spaced after. Output: ``(batch, n_out)`` level in dB,
+    non-increasing, from 0 dB (use with ``data.target=db``).
     """
 
-    def __init__(self, n_features: int, n_out: int, fs: float, hidden=(512, 512, 512), n_knots: int | None = None,
+    N_GLOBAL, N_BAND, N_BANDS = 9 + 5, 6, 8
+
+    def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(256, 256, 256),
+                 hidden=(256, 256, 256), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
                  floor_db: float = -100.0, dropout: float = 0.0):
         super().__init__()
-        self.n_out, self.fs, self.floor_db = n_out, fs, floor_db
-        n_knots = n_knots or n_out - 1  # None: one correction per grid step
-        n_physics = 3 + 7 + 2
-        self.net = _mlp(n_features + n_physics, hidden, n_knots, dropout)
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.n_out, self.fs, self.floor_db = n_out, float(fs), floor_db
+        n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
+        self.feature_scaler = Scaler("standard", n_in)
+        self.band_net = _mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
+        self.residual_net = _mlp(n_in * self.N_BANDS, hidden, n_knots, dropout)
+        for last in (self.band_net[-1], self.residual_net[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.band_logit = nn.Parameter(torch.tensor(physics.BAND_ENERGY).log())
+        self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
+        self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
 
-    def physics_features(self, raw):
-        volume, surface, distance = geometry(raw)
-        decay = reverberation_time(raw, "eyring")
+    def band_inputs(self, raw):
+        """Unscaled inputs ``(b, 8, 28)`` of the band MLP and the physics the forward pass needs."""
+        volume, surface, distance = physics.geometry(raw)
+        decay = physics.reverberation_time(raw, "eyring")  # (b, 8)
+        arrival_4 = physics.first_arrival(raw, physics.ISM_ORDER + 1)
+        ism = physics.image_source_edc(raw, self.fs, self.n_out)  # (b, 8, n)
+        alpha = physics.band_absorption(raw)
+        air = torch.as_tensor(physics.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
         mean_free_path = 4.0 * volume / surface
-        drr = 100.0 / distance**2 / (31200.0 * decay.mean(-1) / volume)
-        return torch.cat([torch.stack([volume.log(), surface.log(), distance], -1), decay.log(),
-                          torch.stack([mean_free_path, drr.log()], -1)], -1)
+        glob = torch.cat([raw[:, :9], torch.stack([volume.log(), surface.log(), distance.log(),
+                                                   mean_free_path.log(), arrival_4.log()], -1)], -1)
+        early = min(round(0.02 * self.fs), self.n_out - 1)
+        band = torch.stack([alpha, torch.log(-torch.log1p(-alpha.clamp(max=0.999)) + 1e-3),
+                            (air * mean_free_path[:, None]).log(), decay.log(),
+                            (ism[..., 0] * distance[:, None] ** 2).log(),
+                            (ism[..., early] * distance[:, None] ** 2 + 1e-9).log()], -1)
+        onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
+        inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
+        return inputs, ism, decay, volume, distance, arrival_4
 
-    def prior_decrements(self, raw):
-        level = 10.0 * torch.log10(barron_edc(raw, self.fs, self.n_out).clamp(min=1e-30))
-        level = level.clamp(min=self.floor_db - 20.0).to(raw.dtype)
-        return -torch.diff(level, dim=-1)  # (batch, n_out - 1), >= 0
+    def fit_features(self, raw: torch.Tensor) -> None:
+        """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
+        with torch.no_grad():
+            self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
 
     def forward(self, x, raw):
-        knots = self.net(torch.cat([x, self.physics_features(raw)], dim=-1))
-        correction = knots if knots.shape[-1] == self.n_out - 1 else F.interpolate(
-            knots.unsqueeze(1), size=self.n_out - 1, mode="linear", align_corners=True).squeeze(1)
-        prior = self.prior_decrements(raw)
-        # softplus^-1 of the prior decrement plus a learned correction, then softplus.
-        inv_prior = prior + torch.log(-torch.expm1(-prior.clamp(min=1e-4)))
-        decrements = F.softplus(inv_prior + correction)
-        level = -torch.cumsum(decrements, dim=-1)
-        return torch.cat([torch.zeros_like(level[:, :1]), level], dim=-1).clamp(min=self.floor_db)
+        inputs, ism, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
+        z = self.feature_scaler(inputs)
+        o = self.band_net(z)  # (b, 8, 4)
+        decay = decay * torch.exp(o[..., 0])
+        rate = physics.DECAY_60_DB / decay
+        level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
+        onset = arrival_4[:, None] * torch.exp(o[..., 2])
+        width = 0.002 * torch.exp(o[..., 3])
+        ramp = torch.sigmoid((self.t - onset[..., None]) / width[..., None])  # (b, 8, n)
+        t_emit = self.t + (distance / physics.SPEED_OF_SOUND)[:, None, None]
+        late_density = (level * rate / self.fs)[..., None] * torch.exp(-rate[..., None] * t_emit) * ramp
+        late = late_density.flip(-1).cumsum(-1).flip(-1)
+        energy = ((ism + late) * torch.softmax(self.band_logit, 0)[:, None]).sum(1)
+        prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        decrements = -torch.diff(prior, dim=-1)
+        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
+        correction = self.residual_net(z.flatten(1)) @ self.knots.T
+        level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
+        return torch.cat([torch.zeros_like(level_db[:, :1]), level_db], -1).clamp(min=self.floor_db)
+
+
+def _knot_matrix(n_out: int, fs: float, n_knots: int, early_ms: float, early_step_ms: float) -> torch.Tensor:
+    """``(n_out - 1, n_knots)`` linear interpolation from knots to the decrements' times (ms)."""
+    end_ms = (n_out - 1) * 1000.0 / fs
+    early = torch.arange(0.0, min(early_ms, end_ms), early_step_ms)
+    knots = torch.cat([early, torch.linspace(early_ms, end_ms, max(n_knots - len(early), 2))])[:n_knots]
+    times = torch.arange(1, n_out) * 1000.0 / fs
+    right = torch.searchsorted(knots, times).clamp(1, len(knots) - 1)
+    frac = ((times - knots[right - 1]) / (knots[right] - knots[right - 1])).clamp(0.0, 1.0)
+    matrix = torch.zeros(n_out - 1, n_knots)
+    rows = torch.arange(n_out - 1)
+    matrix[rows, right - 1] = 1.0 - frac
+    matrix[rows, right] = frac
+    return matrix

@@ -1,20 +1,35 @@
-"""Closed-form room acoustics: Sabine/Eyring decay per octave band and Barron's EDC.
+"""Closed-form room acoustics of the simulator: octave bands, image sources, Sabine/Eyring, Barron.
 
-These give the physics baseline of the benchmark and the prior of the ``physics``
-model. Inputs are the 16 room features in physical units, ``(..., 16)`` (torch,
-any float dtype); outputs keep the leading axes.
+pyroomacoustics (48 kHz) simulates 8 octave bands: the 7 given (125 Hz - 8 kHz) and a
+16 kHz band whose wall absorption it extrapolates linearly in log2 frequency from the
+4 and 8 kHz values (clipped to [0, 1]) and whose air absorption is 34.8e-3 / m. That band
+carries about half of a broadband impulse's energy and, where its absorption clips to 0,
+decays only through air (T = 1.16 s): any model of the broadband EDC must include it.
+
+Inputs are the 16 room features in physical units, ``(..., 16)`` (torch, any float dtype);
+outputs keep the leading axes. Times in s, distances in m, energies relative to 1/r^2.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 
-# Energy attenuation of air in 1/m per octave band 125 Hz - 8 kHz: pyroomacoustics'
-# default (20 °C, 30-50 % humidity), so the baseline matches the simulator.
-AIR_ABSORPTION = (0.1e-3, 0.3e-3, 0.6e-3, 1.0e-3, 1.9e-3, 5.8e-3, 20.3e-3)
+BAND_CENTERS = (125, 250, 500, 1000, 2000, 4000, 8000, 16000)  # Hz
+# Energy attenuation of air in 1/m per band: pyroomacoustics' default (20 °C, 30-50 % humidity).
+AIR_ABSORPTION = (0.1e-3, 0.3e-3, 0.6e-3, 1.0e-3, 1.9e-3, 5.8e-3, 20.3e-3, 34.8e-3)
+# Share of a white impulse's energy per band: bandwidth of pyroomacoustics' filter bank at
+# 48 kHz (the first band reaches down to 0 Hz, the last up to 24 kHz).
+_EDGES = (0.0, 176.8, 353.6, 707.1, 1414.2, 2828.4, 5656.9, 11313.7, 24000.0)
+BAND_ENERGY = tuple((hi - lo) / _EDGES[-1] for lo, hi in zip(_EDGES[:-1], _EDGES[1:]))
 SPEED_OF_SOUND = 343.0  # m/s, pyroomacoustics' default
 DECAY_60_DB = 6.0 * math.log(10.0)  # ln(1e6) = 13.82: energy decays by 60 dB
+ISM_ORDER = 3  # the benchmark's max_order (PROTOCOL)
+
+
+def _const(values, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device)
 
 
 def geometry(features: torch.Tensor):
@@ -26,40 +41,89 @@ def geometry(features: torch.Tensor):
     return volume, surface, distance
 
 
-def reverberation_time(features: torch.Tensor, formula: str = "eyring") -> torch.Tensor:
-    """Reverberation time per octave band (s), ``(..., 7)``, with air absorption.
+def band_absorption(features: torch.Tensor) -> torch.Tensor:
+    """Wall energy absorption per simulated band, ``(..., 8)``: f1..f7 and the 16 kHz band
+    pyroomacoustics extrapolates, ``clip(2 f7 - f6, 0, 1)``."""
+    alpha = features[..., 9:16]
+    return torch.cat([alpha, (2.0 * alpha[..., 6:7] - alpha[..., 5:6]).clamp(0.0, 1.0)], dim=-1)
 
-    Sabine: ``T = 24 ln10 V / (c (S a + 4 m V))``; Eyring: ``S a`` becomes
-    ``-S ln(1 - a)``. ``a`` is the absorption f1..f7 of all surfaces, ``m`` air's.
+
+def reverberation_time(features: torch.Tensor, formula: str = "eyring") -> torch.Tensor:
+    """Reverberation time per band (s), ``(..., 8)``, with air absorption.
+
+    Sabine: ``T = 24 ln10 V / (c (S a + 4 m V))``; Eyring: ``S a`` becomes ``-S ln(1 - a)``.
     """
     volume, surface, _ = geometry(features)
-    alpha = features[..., 9:16]
-    air = torch.as_tensor(AIR_ABSORPTION, dtype=features.dtype, device=features.device)
+    alpha = band_absorption(features)
     if formula == "sabine":
         absorption_area = surface[..., None] * alpha
     elif formula == "eyring":
         absorption_area = -surface[..., None] * torch.log1p(-alpha.clamp(max=0.999))
     else:
         raise ValueError(f"formula must be 'sabine' or 'eyring', got {formula!r}")
-    total = absorption_area + 4.0 * air * volume[..., None]
+    total = absorption_area + 4.0 * _const(AIR_ABSORPTION, features) * volume[..., None]
     return 4.0 * DECAY_60_DB * volume[..., None] / (SPEED_OF_SOUND * total)
+
+
+def _image_indices(min_order: int, max_order: int) -> torch.Tensor:
+    """``(k, 3)`` integer image indices ``n`` with ``min_order <= |n|_1 <= max_order``."""
+    r = range(-max_order, max_order + 1)
+    return torch.tensor([n for n in itertools.product(r, r, r) if min_order <= sum(map(abs, n)) <= max_order])
+
+
+def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int = ISM_ORDER):
+    """Image sources of a shoebox: ``(distance to the receiver m (..., k), order (k,))``.
+
+    Along each axis of length ``L`` image ``n`` lies at ``n L + x_s`` (``n`` even) or
+    ``(n + 1) L - x_s`` (``n`` odd) and has met ``|n|`` walls; its order is ``|n|_1``.
+    """
+    n = _image_indices(min_order, max_order).to(features.device)
+    dims, source, receiver = features[..., None, 0:3], features[..., None, 3:6], features[..., None, 6:9]
+    even = n % 2 == 0
+    images = torch.where(even, n * dims + source, (n + 1) * dims - source)
+    return torch.linalg.vector_norm(images - receiver, dim=-1), n.abs().sum(-1)
+
+
+def image_source_edc(features: torch.Tensor, fs: float, n_samples: int, max_order: int = ISM_ORDER) -> torch.Tensor:
+    """The image sources' part of the EDC per band, ``(..., 8, n_samples)``, not normalised.
+
+    Image ``k`` adds ``(1 - a_b)^order exp(-m_b d) / d^2`` to every sample at or before its
+    arrival after the direct sound, ``(d - r) / c``: the backward integral of the image
+    source model (direct sound = ``exp(-m_b r) / r^2`` at ``t = 0``).
+    """
+    distance, order = image_distances(features, 0, max_order)
+    alpha = band_absorption(features)
+    energy = ((1.0 - alpha[..., None, :]) ** order[:, None].to(features.dtype)
+              * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
+    delay = distance - distance.amin(-1, keepdim=True)
+    sample = torch.floor(delay * fs / SPEED_OF_SOUND + 1e-9).long().clamp(max=n_samples)
+    lead = features.shape[:-1]
+    hist = torch.zeros(*lead, 8, n_samples + 1, dtype=features.dtype, device=features.device)
+    hist.scatter_add_(-1, sample[..., None, :].expand(*lead, 8, -1), energy.transpose(-1, -2))
+    return hist.flip(-1).cumsum(-1).flip(-1)[..., :n_samples]
+
+
+def first_arrival(features: torch.Tensor, order: int) -> torch.Tensor:
+    """Delay (s) after the direct sound of the first image of exactly ``order``, ``(...)``."""
+    distance, _ = image_distances(features, order, order)
+    return (distance.amin(-1) - geometry(features)[2]) / SPEED_OF_SOUND
 
 
 def barron_edc(features: torch.Tensor, fs: float, n_samples: int, formula: str = "eyring") -> torch.Tensor:
     """Broadband EDC from Barron's revised theory, ``(..., n_samples)``, E(0) = 1.
 
-    Per band ``b`` (equal source energy per octave): the direct sound carries
-    ``100 / r^2 exp(-m_b r)`` at t = 0 (the onset), the reflected energy left after
-    time t is ``(31200 T_b / V) exp(-13.82 (t + r / c) / T_b)``. The bands are summed.
+    Per band ``b`` (weighted by its share of the impulse's energy): the direct sound carries
+    ``100 / r^2 exp(-m_b r)`` at t = 0 (the onset), the reflected energy left after time t
+    is ``(31200 T_b / V) exp(-13.82 (t + r / c) / T_b)``. The bands are summed.
     """
     volume, _, distance = geometry(features)
-    decay = reverberation_time(features, formula)  # (..., 7)
-    air = torch.as_tensor(AIR_ABSORPTION, dtype=features.dtype, device=features.device)
+    decay = reverberation_time(features, formula)  # (..., 8)
     t = torch.arange(n_samples, dtype=features.dtype, device=features.device) / fs
     delay = (distance / SPEED_OF_SOUND)[..., None, None]
     reflected = (31200.0 * decay / volume[..., None])[..., None] * torch.exp(
-        -DECAY_60_DB * (t + delay) / decay[..., None])  # (..., 7, n)
-    direct = 100.0 / distance[..., None] ** 2 * torch.exp(-air * distance[..., None])  # (..., 7)
-    energy = reflected.sum(-2)
-    energy = torch.cat([energy[..., :1] + direct.sum(-1, keepdim=True), energy[..., 1:]], dim=-1)
+        -DECAY_60_DB * (t + delay) / decay[..., None])  # (..., 8, n)
+    direct = 100.0 / distance[..., None] ** 2 * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None])
+    weight = _const(BAND_ENERGY, features)
+    energy = (weight[:, None] * reflected).sum(-2)
+    energy = torch.cat([energy[..., :1] + (weight * direct).sum(-1, keepdim=True), energy[..., 1:]], dim=-1)
     return energy / energy[..., :1]

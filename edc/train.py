@@ -140,6 +140,8 @@ def train(cfg: DictConfig, run_dir) -> dict:
     module = build_module(cfg, datamodule.n_samples, datamodule.target_fs)
     raw_train, edc_train, _ = datamodule.tensors("train")
     module.feature_scaler.fit(raw_train)
+    if hasattr(module.model, "fit_features"):  # models that scale their own physics inputs
+        module.model.fit_features(raw_train)
     module.target_transform.fit(edc_train)
 
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

@@ -96,3 +96,11 @@ def test_auxiliary_adds_the_parameter_error():
     c50 = lambda t60: 10 * np.log10(np.exp(6 * np.log(10) / t60 * 0.05) - 1)  # noqa: E731
     expected = 0.5 * (0.15 + (abs(c50(0.6) - c50(0.5)) + abs(c50(1.0) - c50(1.2))) / 2)
     assert (value - mse_only).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_log_edc_weights_the_early_decay_by_one_plus_early_weight():
+    edc = decay(1.0).unsqueeze(0)  # 60 dB/s: above -12 dB for the first 200 samples
+    shifted = edc * 10 ** (-3 / 10)  # 3 dB low everywhere (all above the floor)
+    above = (10 * torch.log10(edc) > -12).double().mean().item()
+    loss = LogEDCLoss(early_weight=20.0, early_db=-12.0, floor_db=-200.0)
+    assert loss(shifted, edc, ctx_for(edc))[0].item() == pytest.approx(9.0 * (1 + 20.0 * above))

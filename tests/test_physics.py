@@ -1,0 +1,80 @@
+"""The simulator's physics in closed form, checked against pyroomacoustics itself."""
+import numpy as np
+import pyroomacoustics as pra
+import pytest
+import torch
+
+from edc import physics
+
+ROOMS = [  # L W H, source, receiver, f1..f7 (the second clips the 16 kHz band to 0)
+    [4.0, 5.5, 3.0, 1.0, 2.0, 1.5, 3.0, 4.5, 1.5, 0.21, 0.32, 0.38, 0.38, 0.36, 0.36, 0.31],
+    [3.5, 4.0, 4.0, 2.5, 1.0, 1.5, 1.0, 3.0, 1.5, 0.29, 0.60, 0.85, 0.83, 0.69, 0.63, 0.30],
+    [3.2, 3.7, 2.6, 0.7, 2.9, 1.1, 2.6, 0.9, 2.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05],
+]
+
+
+def shoebox(room):
+    material = pra.Material(energy_absorption={"coeffs": room[9:16], "center_freqs": list(physics.BAND_CENTERS[:7])})
+    box = pra.ShoeBox(room[:3], fs=48000, materials=material, max_order=physics.ISM_ORDER, air_absorption=True)
+    box.add_source(room[3:6])
+    box.add_microphone(room[6:9])
+    return box
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_bands_and_absorption_are_those_pyroomacoustics_simulates(room):
+    box = shoebox(room)
+    assert list(box.octave_bands.centers) == list(physics.BAND_CENTERS)
+    np.testing.assert_allclose(physics.AIR_ABSORPTION, box.air_absorption, rtol=1e-12)
+    alpha = physics.band_absorption(torch.tensor(room, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(alpha, box.walls[0].absorption, atol=1e-6)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_image_sources_match_pyroomacoustics(room):
+    box = shoebox(room)
+    box.image_source_model()
+    source = box.sources[0]
+    theirs = np.linalg.norm(source.images - np.array(room[6:9])[:, None], axis=0)
+    distance, order = physics.image_distances(torch.tensor(room, dtype=torch.float64))
+    assert len(theirs) == len(distance) == 63  # 1 + 6 + 18 + 38 images up to order 3
+    np.testing.assert_allclose(np.sort(distance.numpy()), np.sort(theirs), rtol=1e-6)  # pra: float32
+    np.testing.assert_array_equal(np.bincount(order.numpy()), np.bincount(source.orders))
+    for d, o in zip(distance.numpy(), order.numpy()):  # each image has a twin of its order (ties: any)
+        assert np.any((np.abs(theirs - d) < 1e-5) & (source.orders == o))
+
+
+def test_image_source_edc_sums_the_images_and_never_rises():
+    raw = torch.tensor(ROOMS, dtype=torch.float64)
+    ism = physics.image_source_edc(raw, 1000, 200)  # (3, 8, 200)
+    distance, order = physics.image_distances(raw)
+    alpha = physics.band_absorption(raw)
+    air = torch.tensor(physics.AIR_ABSORPTION, dtype=raw.dtype)
+    total = ((1 - alpha[:, None, :]) ** order[:, None] * torch.exp(-air * distance[..., None])
+             / distance[..., None] ** 2).sum(1)
+    torch.testing.assert_close(ism[..., 0], total)
+    assert torch.all(ism.diff(dim=-1) <= 0)
+    # order 3 arrives within (max distance - direct) / c: nothing is left after it
+    last = ((distance.amax(-1) - distance.amin(-1)) / physics.SPEED_OF_SOUND * 1000).ceil().long()
+    for room, end in enumerate(last):
+        assert torch.all(ism[room, :, end + 1:] == 0)
+
+
+def test_fully_absorbing_walls_leave_the_direct_sound_alone():
+    room = torch.tensor(ROOMS[0], dtype=torch.float64)
+    room[9:16] = 1.0  # the 16 kHz band extrapolates to 1 too
+    ism = physics.image_source_edc(room, 1000, 50)
+    r = physics.geometry(room)[2]
+    air = torch.tensor(physics.AIR_ABSORPTION, dtype=room.dtype)
+    torch.testing.assert_close(ism[:, 0], torch.exp(-air * r) / r**2)
+    assert torch.all(ism[:, 1:] == 0)
+
+
+def test_reverberation_time_closed_form():
+    room = torch.tensor(ROOMS[2], dtype=torch.float64)  # a = 0.05 in the 7 bands and at 16 kHz
+    volume, surface = 3.2 * 3.7 * 2.6, 2 * (3.2 * 3.7 + 3.2 * 2.6 + 3.7 * 2.6)
+    air = np.array(physics.AIR_ABSORPTION)
+    sabine = 0.161 * volume / (surface * 0.05 + 4 * air * volume)  # 24 ln10 / 343 = 0.1611
+    np.testing.assert_allclose(physics.reverberation_time(room, "sabine").numpy(), sabine, rtol=2e-3)
+    assert torch.all(physics.reverberation_time(room, "eyring") < physics.reverberation_time(room, "sabine"))
+    assert physics.BAND_ENERGY[-1] > 0.5 and sum(physics.BAND_ENERGY) == pytest.approx(1.0)
