@@ -158,7 +158,7 @@ class PhysicsEDC(nn.Module):
         volume, surface, distance = physics.geometry(raw)
         decay = physics.reverberation_time(raw, "eyring")  # (b, 8)
         arrival_4 = physics.first_arrival(raw, physics.ISM_ORDER + 1)
-        ism = physics.image_source_edc(raw, self.fs, self.n_out)  # (b, 8, n)
+        sample, ism = physics.image_sources(raw, self.fs)  # (b, k), (b, k, 8)
         alpha = physics.band_absorption(raw)
         air = torch.as_tensor(physics.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
         mean_free_path = 4.0 * volume / surface
@@ -167,11 +167,11 @@ class PhysicsEDC(nn.Module):
         early = min(round(0.02 * self.fs), self.n_out - 1)
         band = torch.stack([alpha, torch.log(-torch.log1p(-alpha.clamp(max=0.999)) + 1e-3),
                             (air * mean_free_path[:, None]).log(), decay.log(),
-                            (ism[..., 0] * distance[:, None] ** 2).log(),
-                            (ism[..., early] * distance[:, None] ** 2 + 1e-9).log()], -1)
+                            (ism.sum(1) * distance[:, None] ** 2).log(),  # all images, then those from 20 ms
+                            ((ism * (sample >= early)[..., None]).sum(1) * distance[:, None] ** 2 + 1e-9).log()], -1)
         onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
         inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
-        return inputs, ism, decay, volume, distance, arrival_4
+        return inputs, (sample, ism), decay, volume, distance, arrival_4
 
     def fit_features(self, raw: torch.Tensor) -> None:
         """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
@@ -179,7 +179,7 @@ class PhysicsEDC(nn.Module):
             self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
 
     def forward(self, x, raw):
-        inputs, ism, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
+        inputs, images, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
         o = self.band_net(z)  # (b, 8, 4)
         decay = decay * torch.exp(o[..., 0])
@@ -187,11 +187,17 @@ class PhysicsEDC(nn.Module):
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
         onset = arrival_4[:, None] * torch.exp(o[..., 2])
         width = 0.002 * torch.exp(o[..., 3])
-        ramp = torch.sigmoid((self.t - onset[..., None]) / width[..., None])  # (b, 8, n)
-        t_emit = self.t + (distance / physics.SPEED_OF_SOUND)[:, None, None]
-        late_density = (level * rate / self.fs)[..., None] * torch.exp(-rate[..., None] * t_emit) * ramp
-        late = late_density.flip(-1).cumsum(-1).flip(-1)
-        energy = ((ism + late) * torch.softmax(self.band_logit, 0)[:, None]).sum(1)
+        weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
+        # late energy density per band, exp(log(w A k / fs) - k (t + r / c)), times the ramp ...
+        log_amplitude = torch.log(weights * level * rate / self.fs) - rate * (distance / physics.SPEED_OF_SOUND)[:, None]
+        density = torch.addcmul(log_amplitude[..., None], -rate[..., None], self.t).exp_()  # (b, 8, n)
+        # ... sigmoid((t - onset) / width), which is 1.0 in float32 beyond 20 widths: apply it up to there
+        n_ramp = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
+        ramp = torch.sigmoid((self.t[:n_ramp] - onset[..., None]) / width[..., None])
+        late = torch.cat([(density[..., :n_ramp] * ramp).sum(1), density[..., n_ramp:].sum(1)], -1)  # all bands
+        sample, ism = images
+        hist = F.pad(late, (0, 1)).scatter_add(-1, sample.clamp(max=self.n_out), ism @ weights)
+        energy = physics.backward_integral(hist)[:, :self.n_out]  # (b, n): images + late, all bands
         prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1

@@ -78,7 +78,7 @@ class EdcModule(pl.LightningModule):
         return int(sum(p.numel() for p in self.model.parameters()))
 
 
-def predict_in_batches(module: EdcModule, raw: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+def predict_in_batches(module: EdcModule, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Linear EDCs ``(n, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
     module.eval()
     device = next(module.parameters()).device

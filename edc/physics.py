@@ -81,26 +81,37 @@ def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int =
     dims, source, receiver = features[..., None, 0:3], features[..., None, 3:6], features[..., None, 6:9]
     even = n % 2 == 0
     images = torch.where(even, n * dims + source, (n + 1) * dims - source)
-    return torch.linalg.vector_norm(images - receiver, dim=-1), n.abs().sum(-1)
+    return (images - receiver).square().sum(-1).sqrt(), n.abs().sum(-1)  # (vector_norm is slow here)
 
 
-def image_source_edc(features: torch.Tensor, fs: float, n_samples: int, max_order: int = ISM_ORDER) -> torch.Tensor:
-    """The image sources' part of the EDC per band, ``(..., 8, n_samples)``, not normalised.
+def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER):
+    """Image sources up to ``max_order``: ``(sample (..., k), energy (..., k, 8))``.
 
-    Image ``k`` adds ``(1 - a_b)^order exp(-m_b d) / d^2`` to every sample at or before its
-    arrival after the direct sound, ``(d - r) / c``: the backward integral of the image
-    source model (direct sound = ``exp(-m_b r) / r^2`` at ``t = 0``).
+    ``sample`` is the grid sample at or before the image's arrival after the direct sound,
+    ``floor((d - r) fs / c)``; ``energy`` per band is ``(1 - a_b)^order exp(-m_b d) / d^2``
+    (the direct sound: ``exp(-m_b r) / r^2`` at sample 0).
     """
     distance, order = image_distances(features, 0, max_order)
     alpha = band_absorption(features)
     energy = ((1.0 - alpha[..., None, :]) ** order[:, None].to(features.dtype)
               * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
     delay = distance - distance.amin(-1, keepdim=True)
-    sample = torch.floor(delay * fs / SPEED_OF_SOUND + 1e-9).long().clamp(max=n_samples)
+    return torch.floor(delay * fs / SPEED_OF_SOUND + 1e-9).long(), energy
+
+
+def backward_integral(hist: torch.Tensor) -> torch.Tensor:
+    """Schroeder's backward sum along the last axis: ``out[i] = sum_{j >= i} hist[j]``."""
+    return hist.flip(-1).cumsum(-1).flip(-1)
+
+
+def image_source_edc(features: torch.Tensor, fs: float, n_samples: int, max_order: int = ISM_ORDER) -> torch.Tensor:
+    """The image sources' part of the EDC per band, ``(..., 8, n_samples)``, not normalised:
+    each image's energy counts at every sample at or before its arrival."""
+    sample, energy = image_sources(features, fs, max_order)
     lead = features.shape[:-1]
     hist = torch.zeros(*lead, 8, n_samples + 1, dtype=features.dtype, device=features.device)
-    hist.scatter_add_(-1, sample[..., None, :].expand(*lead, 8, -1), energy.transpose(-1, -2))
-    return hist.flip(-1).cumsum(-1).flip(-1)[..., :n_samples]
+    hist.scatter_add_(-1, sample.clamp(max=n_samples)[..., None, :].expand(*lead, 8, -1), energy.transpose(-1, -2))
+    return backward_integral(hist)[..., :n_samples]
 
 
 def first_arrival(features: torch.Tensor, order: int) -> torch.Tensor:
