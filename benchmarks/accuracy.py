@@ -69,10 +69,13 @@ def baseline_rows(path, offgrid, split_by: str, max_samples) -> list[dict]:
 
 
 def model_rows(name: str, path, offgrid, split_by: str, epochs: int, max_samples, work: Path) -> list[dict]:
-    best = "experiment=paper6000_best" in MODELS[name]  # its own epochs and batch size
-    overrides = MODELS[name] + ([] if best else ["data=compact"]) + ([] if best and not max_samples else [
-        f"trainer.max_epochs={epochs}"]) + [
-        f"data.path={path}", f"data.split_by={split_by}", "trainer=cpu", "~callbacks.progress_bar"]
+    overrides = MODELS[name] + [f"data.path={path}", f"data.split_by={split_by}", "trainer=cpu",
+                                "~callbacks.progress_bar"]
+    experiment = any(o.startswith("experiment=") for o in MODELS[name])  # brings its data, epochs, batch size
+    if not experiment:
+        overrides.append("data=compact")
+    if not experiment or max_samples:  # --quick shortens every run
+        overrides.append(f"trainer.max_epochs={epochs}")
     if max_samples:
         overrides.append(f"data.max_samples={max_samples}")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -155,7 +158,8 @@ def main():
           f"batch 64), the others have an epoch budget of {epochs} (early stopping may end sooner; a run the "
           "divergence guard stopped is evaluated from its best.ckpt), batch 32; lstm and hybrid_v2 with their "
           "original weighted_edc loss. Sabine/Eyring: Barron's revised theory with per-band decay and air "
-          "absorption in the simulator's 8 bands (16 kHz extrapolated), weighted by their share of the energy. Off-grid: 300 sampler rooms (continuous "
+          "absorption in the simulator's 8 bands (16 kHz extrapolated), weighted by their share of the energy. "
+          "Off-grid: 300 sampler rooms (continuous "
           "geometry; half with the paper's 30 absorption profiles, half new), evaluated with the random-split "
           "checkpoint. CPU training times were measured while other work shared the 2 cores.")
 
