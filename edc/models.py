@@ -124,15 +124,16 @@ class MLP(nn.Module):
 class PhysicsEDC(nn.Module):
     """The simulator's physics with learned late decay, corrected by a monotone dB residual.
 
-    Per simulated band ``b`` (8, see :mod:`edc.physics`) the EDC is the image sources' part
-    (exact, order <= 3) plus a late part ``A_b exp(-13.82 t / T_b)`` switched on by a ramp
-    around the first 4th-order arrival. One MLP shared by the bands (it sees one band's
-    absorption, never the others', so it cannot memorise absorption profiles) corrects
-    Eyring's ``T_b``, Barron's level ``A_b`` and the ramp. The bands are summed with learned
-    energy shares, normalised to 0 dB at t = 0. A second MLP adds corrections to the
-    per-sample decrements (softplus keeps them positive), on knots every ``early_step_ms``
-    up to ``early_ms`` and evenly spaced after. Output: ``(batch, n_out)`` level in dB,
-    non-increasing, from 0 dB (use with ``data.target=db``).
+    The EDC is the image sources' part (exact, order <= 3, their pulses added coherently as
+    the simulator adds them, see :func:`edc.physics.coherent_image_energy`) plus, per
+    simulated band ``b`` (8, see :mod:`edc.physics`), a late part ``A_b exp(-13.82 t / T_b)``
+    switched on by a ramp around the first 4th-order arrival. One MLP shared by the bands
+    (it sees one band's absorption, never the others', so it cannot memorise absorption
+    profiles) corrects Eyring's ``T_b``, Barron's level ``A_b`` and the ramp; the late bands
+    are summed with learned energy shares. The sum is normalised to 0 dB at t = 0. A second
+    MLP adds corrections to the per-sample decrements (softplus keeps them positive), on
+    knots every ``early_step_ms`` up to ``early_ms`` and evenly spaced after. Output:
+    ``(batch, n_out)`` level in dB, non-increasing, from 0 dB (use with ``data.target=db``).
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 9 + 5, 6, 8
@@ -171,7 +172,7 @@ class PhysicsEDC(nn.Module):
                             ((ism * (sample >= early)[..., None]).sum(1) * distance[:, None] ** 2 + 1e-9).log()], -1)
         onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
         inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
-        return inputs, (sample, ism), decay, volume, distance, arrival_4
+        return inputs, decay, volume, distance, arrival_4
 
     def fit_features(self, raw: torch.Tensor) -> None:
         """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
@@ -179,7 +180,7 @@ class PhysicsEDC(nn.Module):
             self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
 
     def forward(self, x, raw):
-        inputs, images, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
+        inputs, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
         o = self.band_net(z)  # (b, 8, 4)
         decay = decay * torch.exp(o[..., 0])
@@ -195,8 +196,8 @@ class PhysicsEDC(nn.Module):
         n_ramp = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
         ramp = torch.sigmoid((self.t[:n_ramp] - onset[..., None]) / width[..., None])
         late = torch.cat([(density[..., :n_ramp] * ramp).sum(1), density[..., n_ramp:].sum(1)], -1)  # all bands
-        sample, ism = images
-        hist = F.pad(late, (0, 1)).scatter_add(-1, sample.clamp(max=self.n_out), ism @ weights)
+        sample, images = physics.coherent_image_energy(raw.float(), self.fs)
+        hist = F.pad(late, (0, 1)).scatter_add(-1, sample.clamp(max=self.n_out), images)
         energy = physics.backward_integral(hist)[:, :self.n_out]  # (b, n): images + late, all bands
         prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)

@@ -78,3 +78,51 @@ def test_reverberation_time_closed_form():
     np.testing.assert_allclose(physics.reverberation_time(room, "sabine").numpy(), sabine, rtol=2e-3)
     assert torch.all(physics.reverberation_time(room, "eyring") < physics.reverberation_time(room, "sabine"))
     assert physics.BAND_ENERGY[-1] > 0.5 and sum(physics.BAND_ENERGY) == pytest.approx(1.0)
+
+
+def _unit_pulse_per_band(box, n=16384):
+    """``(8, n)`` the simulator's unit pulse at sample n // 2, one row per band filter."""
+    pulse = np.zeros(n, np.float32)
+    pra.libroom.rir_builder(pulse, np.array([n // 2 / box.fs], np.float32), np.ones(1, np.float32), box.fs,
+                            pra.constants.get("frac_delay_length"), pra.constants.get("sinc_lut_granularity"), 1)
+    return np.stack([box.octave_bands.analysis(pulse.astype(np.float64), band=b) for b in range(8)])
+
+
+def test_band_coupling_is_the_filter_banks_pulse_energy():
+    bands = _unit_pulse_per_band(shoebox(ROOMS[0]))
+    theirs = bands @ bands.T
+    ours = physics.band_coupling(torch.zeros(1, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(ours, theirs / theirs.sum(), rtol=2e-3, atol=2e-6)
+    np.testing.assert_allclose(ours.sum(1), physics.BAND_ENERGY, rtol=1e-2)  # the bandwidth shares
+
+
+COINCIDING = [  # images that coincide by symmetry (incoherent sums miss by 1-3 dB), and rooms off any grid
+    [3.0, 3.0, 3.0, 2.0, 2.0, 1.5, 1.0, 1.0, 1.5, 0.19, 0.27, 0.33, 0.33, 0.29, 0.28, 0.13],
+    [4.0, 4.0, 4.0, 2.0, 2.0, 1.0, 2.0, 2.0, 3.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+    [3.44, 3.792, 3.383, 2.0, 1.064, 1.5, 1.441, 2.357, 1.5, 0.09, 0.05, 0.04, 0.04, 0.03, 0.02, 0.01],
+    ROOMS[2],
+]
+
+
+def _ism_edc_db(energy_per_ms):
+    edc = np.cumsum(energy_per_ms[::-1])[::-1]
+    return 10 * np.log10(np.maximum(edc / edc[0], 1e-12))
+
+
+@pytest.mark.parametrize("room", COINCIDING)
+def test_coherent_image_edc_matches_the_simulators_image_sources(room):
+    box = shoebox(room)
+    box.ray_tracing_active = False  # (set_ray_tracing is never called: image sources only)
+    box.compute_rir()
+    energy = np.asarray(box.rir[0][0], dtype=np.float64) ** 2
+    energy = energy[np.argmax(energy >= energy.max() / 100):]  # onset (PROTOCOL)
+    theirs = _ism_edc_db(np.pad(energy, (0, 4800))[:4800].reshape(100, 48).sum(1))  # 100 ms at 1 kHz
+    sample, coherent = physics.coherent_image_energy(torch.tensor(room, dtype=torch.float64), 1000.0)
+    ours = _ism_edc_db(np.bincount(sample.numpy(), coherent.numpy(), minlength=101)[:100])
+    defined = theirs > -40
+    assert np.abs(ours - theirs)[defined].mean() < 0.1
+    sample, per_band = physics.image_sources(torch.tensor(room, dtype=torch.float64), 1000.0)
+    shares = torch.tensor(physics.BAND_ENERGY, dtype=torch.float64)
+    incoherent = _ism_edc_db(np.bincount(sample.numpy(), (per_band @ shares).numpy(), minlength=101)[:100])
+    if room is COINCIDING[0] or room is COINCIDING[1]:
+        assert np.abs(incoherent - theirs)[defined].mean() > 0.5  # the coincidences are what matters
