@@ -122,40 +122,55 @@ class MLP(nn.Module):
 
 
 class PhysicsEDC(nn.Module):
-    """The simulator's physics with learned late decay, corrected by a monotone dB residual.
+    """The simulator's physics with learned corrections and a monotone dB residual.
 
     The EDC is the image sources' part (exact, order <= 3, their pulses added coherently as
     the simulator adds them, see :func:`edc.physics.coherent_image_energy`) plus, per
-    simulated band ``b`` (8, see :mod:`edc.physics`), a late part ``A_b exp(-13.82 t / T_b)``
-    switched on by a ramp around the first 4th-order arrival. One MLP shared by the bands
-    (it sees one band's absorption, never the others', so it cannot memorise absorption
-    profiles) corrects Eyring's ``T_b``, Barron's level ``A_b`` and the ramp; the late bands
-    are summed with learned energy shares. The sum is normalised to 0 dB at t = 0. A second
-    MLP adds corrections to the per-sample decrements (softplus keeps them positive), on
-    knots every ``early_step_ms`` up to ``early_ms`` and evenly spaced after. Output:
-    ``(batch, n_out)`` level in dB, non-increasing, from 0 dB (use with ``data.target=db``).
+    simulated band ``b`` (8, see :mod:`edc.physics`), a late part held until about the first
+    4th-order arrival and decaying after it as the specular field does: a mixture of
+    exponentials over ray directions (:func:`edc.physics.specular_decay_rates`, mean rate
+    Eyring's), at Barron's level. The sum is normalised to 0 dB at t = 0.
+
+    Learned on top, from derived physics only (volume, surface, distances, first 4th-order
+    arrival; per band absorption, decay time, image energies), never the coordinates, so
+    that they carry over to new rooms:
+    - one MLP shared by the bands (it sees one band's absorption, never the others') corrects
+      the decay time, the level and the onset; the late bands are mixed with learned shares;
+    - a second MLP adds corrections to the per-sample decrements (softplus keeps them
+      positive), on knots every ``early_step_ms`` up to ``early_ms`` and evenly spaced after.
+    The model also remembers the training rooms' geometries (up to ``memory_size``): for a
+    room of one of them it adds what it learned of that geometry (on the knots and the band
+    corrections); other rooms get nothing from it. Output: ``(batch, n_out)`` level in dB,
+    non-increasing, from 0 dB (use with ``data.target=db``).
     """
 
-    N_GLOBAL, N_BAND, N_BANDS = 9 + 5, 6, 8
+    N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
 
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(256, 256, 256),
                  hidden=(256, 256, 256), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
-                 floor_db: float = -100.0, dropout: float = 0.0):
+                 floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
+                 memory_size: int = 512):
         super().__init__()
+        self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db = n_out, float(fs), floor_db
         n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
         self.band_net = _mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
-        self.residual_net = _mlp(n_in * self.N_BANDS, hidden, n_knots, dropout)
+        self.residual_net = _mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
         self.band_logit = nn.Parameter(torch.tensor(physics.BAND_ENERGY).log())
+        # the training rooms' geometries (L W H, source, receiver; NaN: free slot) and a learned
+        # residual per geometry: what its rooms share beyond the physics (see forward)
+        self.register_buffer("memory_rooms", torch.full((memory_size, 9), float("nan")))
+        self.memory = nn.Parameter(torch.zeros(memory_size, n_knots))  # on the residual's knots
+        self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, 4))  # on the band corrections
         self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
         self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
 
     def band_inputs(self, raw):
-        """Unscaled inputs ``(b, 8, 28)`` of the band MLP and the physics the forward pass needs."""
+        """Unscaled inputs ``(b, 8, 19)`` of the band MLP and the physics the forward pass needs."""
         volume, surface, distance = physics.geometry(raw)
         decay = physics.reverberation_time(raw, "eyring")  # (b, 8)
         arrival_4 = physics.first_arrival(raw, physics.ISM_ORDER + 1)
@@ -163,8 +178,7 @@ class PhysicsEDC(nn.Module):
         alpha = physics.band_absorption(raw)
         air = torch.as_tensor(physics.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
         mean_free_path = 4.0 * volume / surface
-        glob = torch.cat([raw[:, :9], torch.stack([volume.log(), surface.log(), distance.log(),
-                                                   mean_free_path.log(), arrival_4.log()], -1)], -1)
+        glob = torch.stack([volume.log(), surface.log(), distance.log(), mean_free_path.log(), arrival_4.log()], -1)
         early = min(round(0.02 * self.fs), self.n_out - 1)
         band = torch.stack([alpha, torch.log(-torch.log1p(-alpha.clamp(max=0.999)) + 1e-3),
                             (air * mean_free_path[:, None]).log(), decay.log(),
@@ -178,33 +192,62 @@ class PhysicsEDC(nn.Module):
         """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
         with torch.no_grad():
             self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
+            rooms = torch.unique(raw[:, :9].float(), dim=0)[:len(self.memory_rooms)]
+            self.memory_rooms.fill_(float("nan"))
+            self.memory_rooms[:len(rooms)] = rooms
+
+    def remembered(self, raw):
+        """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0:
+        ``(b, n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
+        gap = (geometry.square().sum(-1, keepdim=True) - 2.0 * geometry @ rooms.T + rooms.square().sum(-1))
+        match = gap < 1e-6  # (b, memory_size); NaN (free slot): False
+        slot, known = match.float().argmax(-1), match.any(-1).to(raw.dtype)
+        return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):
         inputs, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
-        o = self.band_net(z)  # (b, 8, 4)
+        residual, bands = self.remembered(raw.float())
+        o = self.band_net(z) + bands  # (b, 8, 4)
         decay = decay * torch.exp(o[..., 0])
-        rate = physics.DECAY_60_DB / decay
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
         onset = arrival_4[:, None] * torch.exp(o[..., 2])
         width = 0.002 * torch.exp(o[..., 3])
+        rates, shares = physics.specular_decay_rates(raw.float(), self.direction_nodes)  # (b, 8, q), (b, q)
+        rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
+        # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
-        # late energy density per band, exp(log(w A k / fs) - k (t + r / c)), times the ramp ...
-        log_amplitude = torch.log(weights * level * rate / self.fs) - rate * (distance / physics.SPEED_OF_SOUND)[:, None]
-        density = torch.addcmul(log_amplitude[..., None], -rate[..., None], self.t).exp_()  # (b, 8, n)
-        # ... sigmoid((t - onset) / width), which is 1.0 in float32 beyond 20 widths: apply it up to there
-        n_ramp = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
-        ramp = torch.sigmoid((self.t[:n_ramp] - onset[..., None]) / width[..., None])
-        late = torch.cat([(density[..., :n_ramp] * ramp).sum(1), density[..., n_ramp:].sum(1)], -1)  # all bands
+        log_energy = (torch.log(weights * level)[..., None] + shares.log()[:, None, :]
+                      - rates * (distance / physics.SPEED_OF_SOUND)[:, None, None])
         sample, images = physics.coherent_image_energy(raw.float(), self.fs)
-        hist = F.pad(late, (0, 1)).scatter_add(-1, sample.clamp(max=self.n_out), images)
-        energy = physics.backward_integral(hist)[:, :self.n_out]  # (b, n): images + late, all bands
+        hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
+        energy = physics.backward_integral(hist)[:, :self.n_out] + self.late_energy(log_energy, rates, onset, width)
         prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
-        correction = self.residual_net(z.flatten(1)) @ self.knots.T
+        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.N_BAND].flatten(1)
+        correction = (self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual) @ self.knots.T
         level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
         return torch.cat([torch.zeros_like(level_db[:, :1]), level_db], -1).clamp(min=self.floor_db)
+
+    def late_energy(self, log_energy, rates, onset, width):
+        """Late energy left after each sample, ``(b, n_out)``: the sum over bands and directions of
+        ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``, i.e. held
+        until the onset and decaying after it. Past 20 widths ``s = t`` and the sum is smooth in
+        log: there it is computed every ~8 samples and interpolated (error < 0.01 dB)."""
+        n_fine = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
+        t = self.t[:n_fine]
+        held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])  # (b, 8, n)
+        fine = (log_energy[..., None] - rates[..., None] * held[..., None, :]).exp().sum((1, 2))
+        if self.n_out - n_fine < 16:
+            t_tail = self.t[n_fine:]
+            return torch.cat([fine, (log_energy[..., None] - rates[..., None] * t_tail).exp().sum((1, 2))], -1)
+        t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
+                                  device=t.device, dtype=t.dtype)
+        coarse = torch.logsumexp(log_energy[..., None] - rates[..., None] * t_coarse, dim=(1, 2))  # (b, m) log energy
+        tail = F.interpolate(coarse[:, None], size=self.n_out - n_fine, mode="linear", align_corners=True)[:, 0]
+        return torch.cat([fine, tail.exp()], -1)
 
 
 def _knot_matrix(n_out: int, fs: float, n_knots: int, early_ms: float, early_step_ms: float) -> torch.Tensor:

@@ -82,5 +82,6 @@ def predict_in_batches(module: EdcModule, raw: torch.Tensor, batch_size: int = 2
     """Linear EDCs ``(n, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
     module.eval()
     device = next(module.parameters()).device
-    out = [module.predict_edc(raw[i : i + batch_size].to(device)).cpu() for i in range(0, len(raw), batch_size)]
+    with torch.inference_mode():
+        out = [module.predict_edc(raw[i : i + batch_size].to(device)).cpu() for i in range(0, len(raw), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)

@@ -71,6 +71,56 @@ def reverberation_time(features: torch.Tensor, formula: str = "eyring") -> torch
     return 4.0 * DECAY_60_DB * volume[..., None] / (SPEED_OF_SOUND * total)
 
 
+def _sphere_directions(n: int, like: torch.Tensor) -> torch.Tensor:
+    """``(n, 3)`` near-uniform unit directions (Fibonacci sphere), folded into the first octant."""
+    i = torch.arange(n, dtype=like.dtype, device=like.device) + 0.5
+    z = 1.0 - 2.0 * i / n
+    phi = math.pi * (1.0 + math.sqrt(5.0)) * i
+    r = (1.0 - z * z).sqrt()
+    return torch.stack([r * phi.cos(), r * phi.sin(), z], -1).abs()
+
+
+def _gauss_quadrature(samples: torch.Tensor, n_nodes: int):
+    """Gauss quadrature of the equal-weight distribution of ``samples`` ``(..., n)``: nodes and
+    weights ``(..., n_nodes)``, exact for polynomials up to degree ``2 n_nodes - 1`` (Lanczos on
+    ``diag(samples)``, then the eigen-decomposition of the Jacobi matrix, Golub-Welsch)."""
+    q = torch.full_like(samples, samples.shape[-1] ** -0.5)
+    q_prev, beta = torch.zeros_like(q), torch.zeros_like(samples[..., 0])
+    diag, off = [], []
+    for j in range(n_nodes):
+        v = samples * q
+        a = (q * v).sum(-1)
+        v = v - a[..., None] * q - beta[..., None] * q_prev
+        diag.append(a)
+        if j < n_nodes - 1:
+            beta = v.norm(dim=-1)
+            off.append(beta)
+            q_prev, q = q, v / beta[..., None]
+    jacobi = torch.diag_embed(torch.stack(diag, -1))
+    if off:
+        jacobi = jacobi + torch.diag_embed(torch.stack(off, -1), 1) + torch.diag_embed(torch.stack(off, -1), -1)
+    nodes, vectors = torch.linalg.eigh(jacobi)
+    return nodes, vectors[..., 0, :] ** 2
+
+
+def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions: int = 128):
+    """Energy decay rates (1/s) of the specular late field, ``(..., 8, n_nodes)``, and their
+    weights ``(..., n_nodes)`` (sum 1).
+
+    The simulator's rays reflect specularly (no scattering), so a ray along the unit
+    direction ``u`` meets walls ``g = |u_x| / L + |u_y| / W + |u_z| / H`` times per metre
+    and its energy decays at ``c (-ln(1 - a_b) g + m_b)``. The late field is the mixture
+    over directions: ``E(t) = sum_q w_q exp(-k_q t)`` with a Gauss quadrature of ``g`` over
+    the sphere. Its mean ``g`` is ``S / 4V``, so the weighted mean rate is Eyring's.
+    """
+    directions = _sphere_directions(n_directions, features)  # (n, 3)
+    hits = (directions / features[..., None, 0:3]).sum(-1)  # (..., n) wall hits per metre
+    nodes, weights = _gauss_quadrature(hits, n_nodes)
+    wall = -torch.log1p(-band_absorption(features).clamp(max=0.999))  # (..., 8)
+    air = _const(AIR_ABSORPTION, features)
+    return SPEED_OF_SOUND * (wall[..., None] * nodes[..., None, :] + air[:, None]), weights
+
+
 def _image_indices(min_order: int, max_order: int) -> torch.Tensor:
     """``(k, 3)`` integer image indices ``n`` with ``min_order <= |n|_1 <= max_order``."""
     r = range(-max_order, max_order + 1)

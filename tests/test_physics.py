@@ -126,3 +126,27 @@ def test_coherent_image_edc_matches_the_simulators_image_sources(room):
     incoherent = _ism_edc_db(np.bincount(sample.numpy(), (per_band @ shares).numpy(), minlength=101)[:100])
     if room is COINCIDING[0] or room is COINCIDING[1]:
         assert np.abs(incoherent - theirs)[defined].mean() > 0.5  # the coincidences are what matters
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_specular_decay_averages_to_eyring(room):
+    raw = torch.tensor(room, dtype=torch.float64)
+    rates, weights = physics.specular_decay_rates(raw)
+    assert weights.sum().item() == pytest.approx(1.0, abs=1e-12) and torch.all(weights > 0)
+    eyring = physics.DECAY_60_DB / physics.reverberation_time(raw, "eyring")  # mean wall hits S / 4V
+    torch.testing.assert_close((rates * weights).sum(-1), eyring, rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_specular_decay_matches_random_rays(room):
+    raw = torch.tensor(room, dtype=torch.float64)
+    rates, weights = physics.specular_decay_rates(raw)
+    rays = torch.randn(200_000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    hits = (rays.abs() / rays.norm(dim=-1, keepdim=True) / raw[:3]).sum(-1)  # wall hits per metre
+    wall = -torch.log1p(-physics.band_absorption(raw))
+    air = torch.tensor(physics.AIR_ABSORPTION, dtype=raw.dtype)
+    for t in (0.05, 0.2, 0.5):
+        theirs = torch.exp(-physics.SPEED_OF_SOUND * (wall[:, None] * hits + air[:, None]) * t).mean(-1)  # (8,)
+        ours = (weights * torch.exp(-rates * t)).sum(-1)
+        kept = theirs > 1e-3  # down to 30 dB, past the T20 range
+        torch.testing.assert_close(ours[kept], theirs[kept], rtol=0.03, atol=0)
