@@ -140,6 +140,14 @@ def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int =
     return (images - receiver).square().sum(-1).sqrt(), n.abs().sum(-1)  # (vector_norm is slow here)
 
 
+def _image_energy(features: torch.Tensor, distance: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Energy per band ``(..., k, 8)`` of images at ``distance`` (..., k) of ``order`` ((k,) or (..., k)):
+    ``(1 - a_b)^order exp(-m_b d) / d^2``."""
+    alpha = band_absorption(features)
+    return ((1.0 - alpha[..., None, :]) ** order[..., None].to(features.dtype)
+            * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
+
+
 def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER):
     """Image sources up to ``max_order``: ``(sample (..., k), energy (..., k, 8))``.
 
@@ -148,9 +156,7 @@ def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER)
     (the direct sound: ``exp(-m_b r) / r^2`` at sample 0).
     """
     distance, order = image_distances(features, 0, max_order)
-    alpha = band_absorption(features)
-    energy = ((1.0 - alpha[..., None, :]) ** order[:, None].to(features.dtype)
-              * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
+    energy = _image_energy(features, distance, order)
     delay = distance - distance.amin(-1, keepdim=True)
     return torch.floor(delay * fs / SPEED_OF_SOUND + 1e-9).long(), energy
 
@@ -175,11 +181,8 @@ def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = IS
     """
     distance, order = image_distances(features, 0, max_order)
     distance, rank = distance.sort(-1)
-    alpha = band_absorption(features)
-    # band amplitudes (1 - a_b)^(order / 2) exp(-m_b d / 2) / d, whitened by C = L L^T
-    log_amplitude = (0.5 * order[rank][..., None] * torch.log1p(-alpha.clamp(max=0.999))[..., None, :]
-                     - 0.5 * _const(AIR_ABSORPTION, features) * distance[..., None] - distance.log()[..., None])
-    pulse = log_amplitude.exp() @ torch.linalg.cholesky(band_coupling(features))
+    # band amplitudes, whitened by C = L L^T so that a_i^T C a_j = pulse_i . pulse_j
+    pulse = _image_energy(features, distance, order[rank]).sqrt() @ torch.linalg.cholesky(band_coupling(features))
     delay = distance * (SIM_FS / SPEED_OF_SOUND)  # samples at 48 kHz
     energy = pulse.square().sum(-1)
     cross = torch.zeros_like(energy)
