@@ -73,6 +73,7 @@ def test_requeued_job_resumes_and_finishes(tmp_path):
     sweep, epochs = tmp_path / "sweep", 40
     process = subprocess.Popen([sys.executable, "-m", "edc.train", "-m", "seed=0", "hydra/launcher=slurm",
                                 f"trainer.max_epochs={epochs}", "~callbacks.progress_bar",
+                                "~callbacks.early_stopping",  # every epoch runs: the count is the check
                                 f"hydra.sweep.dir={sweep}"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
