@@ -237,12 +237,13 @@ class PhysicsEDC(nn.Module):
         until the onset and decaying after it. Past 20 widths ``s = t`` and the sum is smooth in
         log: there it is computed every ~8 samples and interpolated (error < 0.01 dB)."""
         n_fine = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
+        if self.n_out - n_fine < 16:  # too short a tail to interpolate: all of it on the fine grid
+            n_fine = self.n_out
         t = self.t[:n_fine]
         held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])  # (b, 8, n)
         fine = (log_energy[..., None] - rates[..., None] * held[..., None, :]).exp().sum((1, 2))
-        if self.n_out - n_fine < 16:
-            t_tail = self.t[n_fine:]
-            return torch.cat([fine, (log_energy[..., None] - rates[..., None] * t_tail).exp().sum((1, 2))], -1)
+        if n_fine == self.n_out:
+            return fine
         t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
                                   device=t.device, dtype=t.dtype)
         coarse = torch.logsumexp(log_energy[..., None] - rates[..., None] * t_coarse, dim=(1, 2))  # (b, m) log energy

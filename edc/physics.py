@@ -148,6 +148,11 @@ def _image_energy(features: torch.Tensor, distance: torch.Tensor, order: torch.T
             * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
 
 
+def _samples_after(distance: torch.Tensor, direct: torch.Tensor, fs: float) -> torch.Tensor:
+    """Grid sample at or before each arrival after the direct sound: ``floor((d - r) fs / c)``."""
+    return torch.floor((distance - direct) * fs / SPEED_OF_SOUND + 1e-9).long()
+
+
 def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER):
     """Image sources up to ``max_order``: ``(sample (..., k), energy (..., k, 8))``.
 
@@ -157,8 +162,7 @@ def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER)
     """
     distance, order = image_distances(features, 0, max_order)
     energy = _image_energy(features, distance, order)
-    delay = distance - distance.amin(-1, keepdim=True)
-    return torch.floor(delay * fs / SPEED_OF_SOUND + 1e-9).long(), energy
+    return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
 
 
 def band_coupling(like: torch.Tensor) -> torch.Tensor:
@@ -190,8 +194,7 @@ def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = IS
         pair = (pulse[..., k:, :] * pulse[..., :-k, :]).sum(-1) * torch.sinc(delay[..., k:] - delay[..., :-k])
         cross[..., k:] += pair
         cross[..., :-k] += pair
-    sample = torch.floor((distance - distance[..., :1]) * fs / SPEED_OF_SOUND + 1e-9).long()
-    return sample, energy + cross
+    return _samples_after(distance, distance[..., :1], fs), energy + cross
 
 
 def backward_integral(hist: torch.Tensor) -> torch.Tensor:
