@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -185,3 +186,19 @@ def test_main_job_cli_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test metrics" in result.stdout and "T20" in result.stdout
     assert json.loads(Path(tmp_path, "run", "metadata.json").read_text())["status"] == "completed"
+
+
+def test_weight_averaging_checkpoints_and_predicts_with_the_average(small_compact, tmp_path):
+    """The best experiment keeps an EMA of the weights; its checkpoints hold the average, and the model
+    loaded for prediction is that average, not the last step's weights."""
+    ema = make_cfg("experiment=paper6000_best").callbacks.ema
+    assert ema._target_ == "pytorch_lightning.callbacks.EMAWeightAveraging" and 0.99 < ema.decay < 1.0
+    train(tiny(small_compact, "trainer.max_epochs=2", f"+callbacks.ema._target_={ema._target_}",
+               "+callbacks.ema.decay=0.5"), tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    average, current = ckpt["state_dict"], ckpt["current_model_state"]
+    name = next(k for k in average if k.endswith("band_net.0.weight"))
+    assert not torch.allclose(average[name], current[name])  # 6 steps of decay 0.5: the average lags
+    loaded = edc.load(tmp_path / "checkpoints" / "last.ckpt").module.state_dict()
+    for key, value in average.items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, equal_nan=True, msg=key)
