@@ -157,8 +157,9 @@ def main():
             save(model_rows(name, args.data, offgrid, split_by, epochs, max_samples, Path(args.work)), tag)
     table(tag, "python benchmarks/accuracy.py" + (" --quick" if args.quick else f" --epochs {epochs}"),
           f"CPU training with {torch.get_num_threads()} threads; physics is `experiment=paper6000_best` (120 epochs, "
-          f"batch 64, validated and saved as a moving average of the weights), the others have an epoch budget of {epochs} (early stopping may end sooner; a run the "
-          "divergence guard stopped is evaluated from its best.ckpt), batch 32; lstm and hybrid_v2 with their "
+          "batch 64, validated and saved as a moving average of the weights), the others have an epoch budget "
+          f"of {epochs} (early stopping may end sooner; a run the divergence guard stopped is evaluated from its "
+          "best.ckpt), batch 32; lstm and hybrid_v2 with their "
           "original weighted_edc loss. Sabine/Eyring: Barron's revised theory with per-band decay and air "
           "absorption in the simulator's 8 bands (16 kHz extrapolated), weighted by their share of the energy. "
           "Off-grid: 300 sampler rooms (continuous "

@@ -1,11 +1,12 @@
-"""How much the simulator's own ray set moves a room's decay: a floor for rooms a model has not seen.
+"""How much the simulator's own ray set moves a room's decay: an error no model learns for new rooms.
 
     python benchmarks/ray_set.py                 # 40 paper geometries, default rays against 8x as many
     python benchmarks/ray_set.py --rooms 10 --factor 4
 
 pyroomacoustics traces ~20 V rays (V in m3; 20 receiver hits per 4 ms bin on average), in fixed
 Fibonacci directions: the ray-traced part of every room carries a deterministic pattern of hits,
-the same in every run and for every absorption profile of that geometry. The sequence seed
+the same in every run and, with specular paths, for every absorption profile of that geometry
+(only the energy each hit carries changes). The sequence seed
 (PROTOCOL's noise floor) does not change it. This script takes the expected ray-traced decay
 (the energy histogram, per band with air absorption, weighted by the bands' energy shares, from its
 first hit on) with the default ray count and with ``--factor`` times more rays, and reports the
@@ -26,22 +27,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
 from edc import physics  # noqa: E402
-from edc.acoustics import OCTAVE_BANDS_HZ, parameters  # noqa: E402
-from edc.data import ABSORPTION, DIMENSIONS, RECEIVER, SOURCE  # noqa: E402
+from edc.acoustics import parameters  # noqa: E402
+from edc.data import DIMENSIONS, RECEIVER, SOURCE  # noqa: E402
+from edc.simulate import build_shoebox  # noqa: E402
 
 BIN_S = 0.004  # pyroomacoustics' default histogram bin
 
 
 def ray_traced_decay(room: pd.Series, factor: float) -> tuple[np.ndarray, int]:
     """Expected ray-traced EDC of ``room`` (1 kHz, from its first hit, 0 dB there) and the ray count."""
-    import pyroomacoustics as pra
-
-    material = pra.Material(energy_absorption={"coeffs": [float(room[c]) for c in ABSORPTION],
-                                               "center_freqs": list(OCTAVE_BANDS_HZ)})
-    shoebox = pra.ShoeBox([float(room[c]) for c in DIMENSIONS], fs=int(physics.SIM_FS), materials=material,
-                          max_order=3, air_absorption=True, ray_tracing=True)
-    shoebox.add_source([float(room[c]) for c in SOURCE])
-    shoebox.add_microphone([float(room[c]) for c in RECEIVER])
+    shoebox = build_shoebox(room)
     n_rays = int(factor * shoebox.rt_args["n_rays"])
     shoebox.set_ray_tracing(n_rays=n_rays)
     shoebox.ray_tracing()

@@ -28,6 +28,20 @@ class SimulationSettings:
     keep_rir: bool = False
 
 
+def build_shoebox(room: dict, settings: SimulationSettings = SimulationSettings()):
+    """The ``pyroomacoustics.ShoeBox`` of ``room`` (16 feature names) with its source and microphone, not simulated."""
+    import pyroomacoustics as pra
+
+    material = pra.Material(energy_absorption={"coeffs": [float(room[c]) for c in ABSORPTION],
+                                               "center_freqs": list(OCTAVE_BANDS_HZ)})
+    shoebox = pra.ShoeBox([float(room[c]) for c in DIMENSIONS], fs=settings.sim_fs, materials=material,
+                          max_order=settings.max_order, air_absorption=settings.air_absorption,
+                          ray_tracing=settings.ray_tracing)
+    shoebox.add_source([float(room[c]) for c in SOURCE])
+    shoebox.add_microphone([float(room[c]) for c in RECEIVER])
+    return shoebox
+
+
 def simulate_room(room: dict, seed: int, settings: SimulationSettings = SimulationSettings()) -> dict:
     """Simulate one shoebox room and return its EDC (and optional band EDCs, RIR).
 
@@ -42,13 +56,7 @@ def simulate_room(room: dict, seed: int, settings: SimulationSettings = Simulati
     import pyroomacoustics as pra
 
     pra.random.seed(int(seed))
-    material = pra.Material(energy_absorption={"coeffs": [float(room[c]) for c in ABSORPTION],
-                                               "center_freqs": list(OCTAVE_BANDS_HZ)})
-    shoebox = pra.ShoeBox([float(room[c]) for c in DIMENSIONS], fs=settings.sim_fs, materials=material,
-                          max_order=settings.max_order, air_absorption=settings.air_absorption,
-                          ray_tracing=settings.ray_tracing)
-    shoebox.add_source([float(room[c]) for c in SOURCE])
-    shoebox.add_microphone([float(room[c]) for c in RECEIVER])
+    shoebox = build_shoebox(room, settings)
     shoebox.compute_rir()
     rir = np.asarray(shoebox.rir[0][0], dtype=np.float64)
     step = settings.sim_fs // settings.edc_fs
