@@ -6,8 +6,8 @@
 pyroomacoustics traces ~20 V rays (V in m3; 20 receiver hits per 4 ms bin on average), in fixed
 Fibonacci directions: the ray-traced part of every room carries a deterministic pattern of hits,
 the same in every run and, with specular paths, for every absorption profile of that geometry
-(only the energy each hit carries changes). The sequence seed
-(PROTOCOL's noise floor) does not change it. This script takes the expected ray-traced decay
+(only the energy each hit carries changes). The sequence seed (PROTOCOL's noise floor) does not
+change it. This script takes the expected ray-traced decay
 (the energy histogram, per band with air absorption, weighted by the bands' energy shares, from its
 first hit on) with the default ray count and with ``--factor`` times more rays, and reports the
 relative change of its EDT and T20: how far the simulator's answer for a room sits from the
@@ -28,11 +28,8 @@ from common import report  # noqa: E402
 
 from edc import physics  # noqa: E402
 from edc.acoustics import parameters  # noqa: E402
-from edc.data import DIMENSIONS, RECEIVER, SOURCE  # noqa: E402
+from edc.data import GEOMETRY  # noqa: E402
 from edc.simulate import build_shoebox  # noqa: E402
-
-BIN_S = 0.004  # pyroomacoustics' default histogram bin
-
 
 def ray_traced_decay(room: pd.Series, factor: float) -> tuple[np.ndarray, int]:
     """Expected ray-traced EDC of ``room`` (1 kHz, from its first hit, 0 dB there) and the ray count."""
@@ -41,11 +38,12 @@ def ray_traced_decay(room: pd.Series, factor: float) -> tuple[np.ndarray, int]:
     shoebox.set_ray_tracing(n_rays=n_rays)
     shoebox.ray_tracing()
     hist = np.asarray(shoebox.rt_histograms[0][0][0], dtype=np.float64)  # (8 bands, bins)
-    t = (np.arange(hist.shape[1]) + 0.5) * BIN_S
+    bin_s = shoebox.rt_args["hist_bin_size"]
+    t = (np.arange(hist.shape[1]) + 0.5) * bin_s
     air = np.exp(-np.asarray(physics.AIR_ABSORPTION)[:, None] * physics.SPEED_OF_SOUND * t)
     energy = (np.asarray(physics.BAND_ENERGY)[:, None] * hist * air).sum(0)
     energy = energy[np.flatnonzero(energy)[0]:]
-    left = np.repeat(energy[::-1].cumsum()[::-1], int(BIN_S * 1000))[:2000]  # energy left, every ms
+    left = np.repeat(energy[::-1].cumsum()[::-1], round(bin_s * 1000))[:2000]  # energy left, every ms
     return left / left[0], n_rays
 
 
@@ -56,8 +54,7 @@ def main():
     parser.add_argument("--factor", type=float, default=8.0)
     args = parser.parse_args()
     features = pd.read_csv(Path(args.data) / "features.csv")
-    geometry = features[DIMENSIONS + SOURCE + RECEIVER].round(3).astype(str).agg(",".join, axis=1)
-    rooms = features.groupby(geometry).sample(1, random_state=5).iloc[:args.rooms]
+    rooms = features.groupby(GEOMETRY).sample(1, random_state=5).iloc[:args.rooms]
     rows = []
     for _, room in rooms.iterrows():
         (few, n_rays), (many, _) = ray_traced_decay(room, 1.0), ray_traced_decay(room, args.factor)
