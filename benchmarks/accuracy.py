@@ -71,11 +71,10 @@ def baseline_rows(path, offgrid, split_by: str, max_samples) -> list[dict]:
 def model_rows(name: str, path, offgrid, split_by: str, epochs: int, max_samples, work: Path) -> list[dict]:
     overrides = MODELS[name] + [f"data.path={path}", f"data.split_by={split_by}", "trainer=cpu",
                                 "~callbacks.progress_bar"]
-    experiment = any(o.startswith("experiment=") for o in MODELS[name])  # brings its data, epochs, batch size
+    experiment = any(o.startswith("experiment=") for o in MODELS[name])  # brings its data and batch size
     if not experiment:
         overrides.append("data=compact")
-    if not experiment or max_samples:  # --quick shortens every run
-        overrides.append(f"trainer.max_epochs={epochs}")
+    overrides.append(f"trainer.max_epochs={epochs}")  # one epoch budget for every model
     if max_samples:
         overrides.append(f"data.max_samples={max_samples}")
         if experiment:  # a few dozen steps: a 1000-step moving average would still be the untrained model
@@ -137,7 +136,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/paper6000"))
     parser.add_argument("--offgrid", default="data/offgrid300", help="compact dataset of off-grid rooms ('' to skip)")
-    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=120, help="every model's epoch budget (paper6000_best's own)")
     parser.add_argument("--quick", action="store_true", help="600 rooms, 5 epochs")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--splits", nargs="+", default=["rows", "configuration"], choices=["rows", "configuration"])
@@ -156,15 +155,15 @@ def main():
         for name in args.models:
             save(model_rows(name, args.data, offgrid, split_by, epochs, max_samples, Path(args.work)), tag)
     table(tag, "python benchmarks/accuracy.py" + (" --quick" if args.quick else f" --epochs {epochs}"),
-          f"CPU training with {torch.get_num_threads()} threads; physics is `experiment=paper6000_best` (120 epochs, "
-          "batch 64, validated and saved as a moving average of the weights), the others have an epoch budget "
-          f"of {epochs} (early stopping may end sooner; a run the divergence guard stopped is evaluated from its "
-          "best.ckpt), batch 32; lstm and hybrid_v2 with their "
+          f"CPU training with {torch.get_num_threads()} threads; every model has an epoch budget of {epochs} "
+          "(early stopping may end sooner; a run the divergence guard stopped is evaluated from its best.ckpt). "
+          "physics is `experiment=paper6000_best` (batch 64, validated and saved as a moving average of the "
+          "weights), the others batch 32; lstm and hybrid_v2 with their "
           "original weighted_edc loss. Sabine/Eyring: Barron's revised theory with per-band decay and air "
           "absorption in the simulator's 8 bands (16 kHz extrapolated), weighted by their share of the energy. "
           "Off-grid: 300 sampler rooms (continuous "
           "geometry; half with the paper's 30 absorption profiles, half new), evaluated with the random-split "
-          "checkpoint. CPU training times were measured while other work shared the 2 cores.")
+          "checkpoint.")
 
 
 if __name__ == "__main__":

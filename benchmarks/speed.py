@@ -2,7 +2,11 @@
 (a per-room ratio), and training throughput (rooms/s) per model on the CPU and, when a GPU is
 visible, per model and precision with peak memory.
 
-    python benchmarks/speed.py [--rooms PATH] [--simulate 12] [--steps 30]
+    python benchmarks/speed.py [--rooms PATH] [--simulate 12] [--steps 30] [--ckpt best.ckpt]
+
+Prediction is timed with a trained physics checkpoint when ``--ckpt`` names one: its learned onset
+ramps set how much of the late curve is computed sample by sample (README, Measured, uses the
+accuracy benchmark's random-split checkpoint); without it, with an untrained model.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from hydra import compose, initialize_config_dir
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
-from edc.api import build_module  # noqa: E402
+from edc.api import build_module, load  # noqa: E402
 from edc.config import CONF_DIR  # noqa: E402
 from edc.data import FEATURES, load_compact, load_demo  # noqa: E402
 from edc.losses import LossContext  # noqa: E402
@@ -89,14 +93,18 @@ def main():
     parser.add_argument("--simulate", type=int, default=12, help="rooms pyroomacoustics simulates for the ratio")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--no-simulate", action="store_true", help="skip pyroomacoustics (e.g. on a GPU box)")
+    parser.add_argument("--ckpt", help="trained physics checkpoint to time prediction with (default: untrained)")
     args = parser.parse_args()
     data = load_compact(args.rooms) if Path(args.rooms, "edcs.npy").is_file() else load_demo()
     raw = torch.as_tensor(data.features[FEATURES].to_numpy("float32"))
     edcs = torch.as_tensor(data.on_grid(FS, 2.0))
     rooms = raw.repeat(-(-6000 // len(raw)), 1)[:6000]
 
-    module = module_for("physics", "log_edc")
-    module.feature_scaler.fit(raw)
+    if args.ckpt:
+        module, which = load(args.ckpt).module, f"trained, {args.ckpt}"
+    else:
+        module, which = module_for("physics", "log_edc"), "untrained"
+        module.feature_scaler.fit(raw)
     predict_in_batches(module, rooms[:256])  # warm-up: first-call allocations are not per-room cost
     times = []
     for _ in range(3):
@@ -104,13 +112,13 @@ def main():
         predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
     infer = statistics.median(times)
-    rows = [["physics: predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
+    rows = [[f"physics ({which}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
     if not args.no_simulate:
         simulated = simulate_seconds(data.features, args.simulate)
         rows.append([f"pyroomacoustics: simulate {args.simulate} of the same rooms", f"{simulated * args.simulate:.1f} s",
                      f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
     report("speed-inference", "Inference beside simulation, per room", ["what", "total", "per room", "ratio"], rows,
-           "python benchmarks/speed.py", f"Rooms from {data.source}. Prediction: median of 3 passes after a "
+           "python benchmarks/speed.py" + (f" --ckpt {args.ckpt}" if args.ckpt else ""), f"Rooms from {data.source}. Prediction: median of 3 passes after a "
            "one-batch warm-up, batches of 256.")
 
     rows = []

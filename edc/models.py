@@ -145,6 +145,7 @@ class PhysicsEDC(nn.Module):
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
+    SMOOTH_RAMP_S = 0.016  # a ramp this wide (s) is resolved by the late part's ~8 ms interpolation grid
 
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(256, 256, 256),
                  hidden=(256, 256, 256), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
@@ -234,19 +235,26 @@ class PhysicsEDC(nn.Module):
     def late_energy(self, log_energy, rates, onset, width):
         """Late energy left after each sample, ``(b, n_out)``: the sum over bands and directions of
         ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``, i.e. held
-        until the onset and decaying after it. Past 20 widths ``s = t`` and the sum is smooth in
-        log: there it is computed every ~8 samples and interpolated (error < 0.01 dB)."""
-        n_fine = min(self.n_out, int(torch.ceil((onset + 20.0 * width).amax() * self.fs)) + 1)
+        until the onset and decaying after it. Only a sharp ramp (width < ``SMOOTH_RAMP_S``) needs
+        every sample, until 20 widths past its onset (there ``s = t``); after the last such point the
+        sum is smooth in log and is computed every ~8 samples and interpolated (error < 0.01 dB), so
+        one smooth ramp in a batch does not put the whole batch on the fine grid."""
+        sharp = width < self.SMOOTH_RAMP_S
+        knee_end = torch.where(sharp, onset + 20.0 * width, torch.zeros_like(onset)).amax()
+        n_fine = min(self.n_out, int(torch.ceil(knee_end * self.fs)) + 1)
         if self.n_out - n_fine < 16:  # too short a tail to interpolate: all of it on the fine grid
             n_fine = self.n_out
-        t = self.t[:n_fine]
-        held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])  # (b, 8, n)
-        fine = (log_energy[..., None] - rates[..., None] * held[..., None, :]).exp().sum((1, 2))
+
+        def log_terms(t):  # (b, 8, q, n) log energy per band and direction at times t (n,)
+            held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])
+            return log_energy[..., None] - rates[..., None] * held[..., None, :]
+
+        fine = log_terms(self.t[:n_fine]).exp().sum((1, 2))
         if n_fine == self.n_out:
             return fine
         t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
-                                  device=t.device, dtype=t.dtype)
-        coarse = torch.logsumexp(log_energy[..., None] - rates[..., None] * t_coarse, dim=(1, 2))  # (b, m) log energy
+                                  device=fine.device, dtype=fine.dtype)
+        coarse = torch.logsumexp(log_terms(t_coarse), dim=(1, 2))  # (b, m) log energy
         tail = F.interpolate(coarse[:, None], size=self.n_out - n_fine, mode="linear", align_corners=True)[:, 0]
         return torch.cat([fine, tail.exp()], -1)
 

@@ -1,16 +1,20 @@
 """The physics model's own machinery, against brute force."""
+import pytest
 import torch
 
 from edc.models import PhysicsEDC
 
 
-def test_late_energy_matches_the_full_resolution_sum():
+@pytest.mark.parametrize("widths_s, max_rate", [((0.001, 0.004), 65.0), ((0.001, 1.5), 140.0)],
+                         ids=["sharp ramps", "sharp and smooth ramps"])
+def test_late_energy_matches_the_full_resolution_sum(widths_s, max_rate):
     model = PhysicsEDC(16, 2000, 1000.0)
     gen = torch.Generator().manual_seed(0)
-    log_energy = torch.randn(4, 8, 3, generator=gen)
-    rates = 5.0 + 60.0 * torch.rand(4, 8, 3, generator=gen)  # 1/s: T from 0.2 to 2.8 s
-    onset = 0.005 + 0.03 * torch.rand(4, 8, generator=gen)
-    width = 0.001 + 0.003 * torch.rand(4, 8, generator=gen)
+    log_energy = torch.randn(64, 8, 3, generator=gen)
+    rates = 5.0 + (max_rate - 5.0) * torch.rand(64, 8, 3, generator=gen)  # 1/s: T from 0.1 to 2.8 s
+    onset = 0.005 + 0.03 * torch.rand(64, 8, generator=gen)
+    low, high = torch.log(torch.tensor(widths_s))
+    width = torch.exp(low + (high - low) * torch.rand(64, 8, generator=gen))  # log-uniform
     t = model.t
     held = onset[..., None] + width[..., None] * torch.nn.functional.softplus((t - onset[..., None]) / width[..., None])
     full = (log_energy[..., None] - rates[..., None] * held[..., None, :]).exp().sum((1, 2))
