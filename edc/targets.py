@@ -11,6 +11,8 @@ followed by a per-sample scaler.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -78,4 +80,4 @@ class TargetTransform(nn.Module):
     def decode(self, y):
         """Scaled target -> linear EDC (differentiable)."""
         value = self.scaler.inverse(y)
-        return value if self.representation == "linear" else 10.0 ** (value / 10.0)
+        return value if self.representation == "linear" else torch.exp(value * (math.log(10.0) / 10.0))  # 10^(dB/10)
