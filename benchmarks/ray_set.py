@@ -32,6 +32,7 @@ from edc.acoustics import parameters  # noqa: E402
 from edc.data import GEOMETRY  # noqa: E402
 from edc.simulate import build_shoebox  # noqa: E402
 
+
 def ray_traced_decay(room: pd.Series, factor: float) -> tuple[np.ndarray, int, float]:
     """Expected ray-traced EDC of ``room`` (1 kHz, from its first hit, 0 dB there), the ray count
     and the simulator's time to trace them (s, its C++ tracer, all bands at once)."""
@@ -78,7 +79,7 @@ def main():
            "not seen, a model that does not trace the simulator's rays carries an error of this order on top "
            "of PROTOCOL's sequence noise (EDT 0.011 s, T20 0.009 s). Tracing those rays, even with the "
            "simulator's own C++ tracer, takes the time in the last column per room: compare `edc`'s whole "
-           "prediction in `benchmarks/results/speed.md`.")
+           "prediction in `benchmarks/results/speed-inference.md`.")
 
 
 if __name__ == "__main__":

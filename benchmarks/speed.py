@@ -118,8 +118,8 @@ def main():
         rows.append([f"pyroomacoustics: simulate {args.simulate} of the same rooms", f"{simulated * args.simulate:.1f} s",
                      f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
     report("speed-inference", "Inference beside simulation, per room", ["what", "total", "per room", "ratio"], rows,
-           "python benchmarks/speed.py" + (f" --ckpt {args.ckpt}" if args.ckpt else ""), f"Rooms from {data.source}. Prediction: median of 3 passes after a "
-           "one-batch warm-up, batches of 256.")
+           "python benchmarks/speed.py" + (f" --ckpt {args.ckpt}" if args.ckpt else ""),
+           f"Rooms from {data.source}. Prediction: median of 3 passes after a one-batch warm-up, batches of 256.")
 
     rows = []
     for device, precisions in [("cpu", ["32-true"])] + ([("cuda", ["32-true", "bf16-mixed", "16-mixed"])]
