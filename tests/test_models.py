@@ -11,7 +11,7 @@ def test_late_energy_matches_the_full_resolution_sum(widths_s, max_rate):
     model = PhysicsEDC(16, 2000, 1000.0)
     gen = torch.Generator().manual_seed(0)
     log_energy = torch.randn(64, 8, 3, generator=gen)
-    rates = 5.0 + (max_rate - 5.0) * torch.rand(64, 8, 3, generator=gen)  # 1/s: T from 0.1 to 2.8 s
+    rates = 5.0 + (max_rate - 5.0) * torch.rand(64, 8, 3, generator=gen)  # 1/s: T from 13.8 / max_rate to 2.8 s
     onset = 0.005 + 0.03 * torch.rand(64, 8, generator=gen)
     low, high = torch.log(torch.tensor(widths_s))
     width = torch.exp(low + (high - low) * torch.rand(64, 8, generator=gen))  # log-uniform
