@@ -101,21 +101,28 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
     shifts = {key: ray_set_shift(rows.iloc[len(rows) // 2], factor)  # one middle row per geometry
               for key, rows in test.groupby(GEOMETRY)}
     keys = list(map(tuple, test[GEOMETRY].to_numpy()))
+    geometry = [test[c] for c in GEOMETRY]
     body = []
     for name in ("edt", "t20"):
         shift = pd.Series([shifts[key][name] for key in keys], index=test.index)
         error = test[f"{name}_pred"] - test[name]
-        per_geometry = pd.DataFrame({"error": error, "shift": shift * test[name]}).groupby(
-            [test[c] for c in GEOMETRY]).mean()
+        per_geometry = pd.DataFrame({"error": error, "shift": shift * test[name]}).groupby(geometry).mean()
         moved = test[f"{name}_pred"] * (1 + shift) - test[name]
-        body.append([name.upper(), len(per_geometry), f"{per_geometry.corr().iloc[0, 1]:.2f}",
-                     f"{error.abs().mean():.4f}", f"{moved.abs().mean():.4f}"])
+        centred = error - error.groupby(geometry).transform("mean")
+        rows_per_geometry = len(test) / len(per_geometry)
+        body.append([name.upper(), len(per_geometry), f"{error.abs().mean():.4f}",
+                     f"{per_geometry.error.std():.4f}", f"{centred.std() / np.sqrt(rows_per_geometry - 1):.4f}",
+                     f"{centred.abs().mean():.4f}",
+                     f"{per_geometry.corr().iloc[0, 1]:.2f}", f"{moved.abs().mean():.4f}"])
     report("ray-set-errors", f"Test errors of {run.name} beside the ray-set shift of their geometries",
-           ["parameter", "test geometries", "correlation of mean error (s) with shift (s)", "MAE (s)",
+           ["parameter", "test geometries", "MAE (s)", "spread of the geometries' mean errors (s)",
+            "that spread if the errors were independent per row (s)", "MAE less each geometry's mean error (s)", "correlation of mean error with shift",
             "MAE, each prediction moved by its geometry's shift (s)"],
            body, f"python benchmarks/ray_set.py --run {run} --factor {factor:g}",
            "Error: prediction minus simulated value, averaged over each geometry's test rows (30 absorption "
-           "profiles, 30 sequence seeds, so the seeds' noise averages out). Shift: the relative change of the "
+           "profiles, 30 sequence seeds, so the seeds' noise averages out). Spread: their standard deviation, beside "
+           "what the rows' own scatter about their geometry's mean would give. Removing each geometry's "
+           "mean error is fitted on the test values, so that column is a bound. Shift: the relative change of the "
            "expected ray-traced decay from the ray-count limit to the simulator's default rays, times the "
            "geometry's mean value. A model that has not seen a geometry predicts near the limit, so its error "
            "runs opposite to the shift (negative correlation); moving each prediction by the shift of its "

@@ -147,8 +147,8 @@ class PhysicsEDC(nn.Module):
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
     SMOOTH_RAMP_S = 0.016  # a ramp this wide (s) is resolved by the late part's ~8 ms interpolation grid
 
-    def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(256, 256, 256),
-                 hidden=(256, 256, 256), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
+    def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
+                 hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
                  floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
                  memory_size: int = 512):
         super().__init__()
