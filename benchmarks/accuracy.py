@@ -141,10 +141,11 @@ def main():
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--splits", nargs="+", default=["rows", "configuration"], choices=["rows", "configuration"])
     parser.add_argument("--no-baselines", action="store_true")
-    parser.add_argument("--work", default="outputs/benchmark-accuracy")
+    parser.add_argument("--work", help="run folders (default outputs/benchmark-accuracy, -quick with --quick)")
     parser.add_argument("--table-only", action="store_true", help="rebuild the table from the saved rows")
     args = parser.parse_args()
     max_samples, epochs, tag = (600, 5, "quick") if args.quick else (None, args.epochs, "full")
+    work = Path(args.work or "outputs/benchmark-accuracy" + ("-quick" if args.quick else ""))
     offgrid = args.offgrid if args.offgrid and Path(args.offgrid, "edcs.npy").is_file() else None
     if args.offgrid and not offgrid:
         print(f"no off-grid set at {args.offgrid}: make it with the sampler and python -m edc.generate "
@@ -153,7 +154,7 @@ def main():
         if not args.no_baselines:
             save(baseline_rows(args.data, offgrid, split_by, max_samples), tag)
         for name in args.models:
-            save(model_rows(name, args.data, offgrid, split_by, epochs, max_samples, Path(args.work)), tag)
+            save(model_rows(name, args.data, offgrid, split_by, epochs, max_samples, work), tag)
     table(tag, "python benchmarks/accuracy.py" + (" --quick" if args.quick else f" --epochs {epochs}"),
           f"CPU training with {torch.get_num_threads()} threads; every model has an epoch budget of {epochs} "
           "(early stopping may end sooner; a run the divergence guard stopped is evaluated from its best.ckpt). "

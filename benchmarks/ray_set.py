@@ -16,8 +16,8 @@ ray-count limit, which no model that does not trace those rays can know for a ne
 
 With ``--run`` (a training run on ``data.split_by=configuration``, such as the one
 ``accuracy.py`` writes) it instead sets that shift beside the run's errors on its test geometries:
-the correlation of each geometry's mean error with the shift, and the test MAE once each
-prediction is moved by its geometry's shift (what a model that traced the rays could gain).
+how far the geometries' mean errors spread, their correlation with the shift, and the test MAE
+once each prediction is moved by its geometry's shift (what a model that traced the rays could gain).
 """
 from __future__ import annotations
 
@@ -112,16 +112,16 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
         rows_per_geometry = len(test) / len(per_geometry)
         body.append([name.upper(), len(per_geometry), f"{error.abs().mean():.4f}",
                      f"{per_geometry.error.std():.4f}", f"{centred.std() / np.sqrt(rows_per_geometry - 1):.4f}",
-                     f"{centred.abs().mean():.4f}",
-                     f"{per_geometry.corr().iloc[0, 1]:.2f}", f"{moved.abs().mean():.4f}"])
+                     f"{centred.abs().mean():.4f}", f"{per_geometry.corr().iloc[0, 1]:.2f}",
+                     f"{moved.abs().mean():.4f}"])
     report("ray-set-errors", f"Test errors of {run.name} beside the ray-set shift of their geometries",
            ["parameter", "test geometries", "MAE (s)", "spread of the geometries' mean errors (s)",
-            "that spread if the errors were independent per row (s)", "MAE less each geometry's mean error (s)", "correlation of mean error with shift",
-            "MAE, each prediction moved by its geometry's shift (s)"],
+            "that spread if the errors were independent per row (s)", "MAE less each geometry's mean error (s)",
+            "correlation of mean error with shift", "MAE, each prediction moved by its geometry's shift (s)"],
            body, f"python benchmarks/ray_set.py --run {run} --factor {factor:g}",
            "Error: prediction minus simulated value, averaged over each geometry's test rows (30 absorption "
-           "profiles, 30 sequence seeds, so the seeds' noise averages out). Spread: their standard deviation, beside "
-           "what the rows' own scatter about their geometry's mean would give. Removing each geometry's "
+           "profiles, 30 sequence seeds, so the seeds' noise averages out). Spread: their standard deviation, "
+           "beside what the rows' own scatter about their geometry's mean would give. Removing each geometry's "
            "mean error is fitted on the test values, so that column is a bound. Shift: the relative change of the "
            "expected ray-traced decay from the ray-count limit to the simulator's default rays, times the "
            "geometry's mean value. A model that has not seen a geometry predicts near the limit, so its error "
@@ -141,8 +141,8 @@ def main():
     if args.run is not None:
         missing = [f for f in ("test_ids.txt", "predictions.npy", "targets.npy") if not (args.run / f).is_file()]
         if missing:
-            parser.error(f"--run {args.run}: no {', '.join(missing)}; give the folder of a finished training run "
-                     "(e.g. outputs/benchmark-accuracy/physics-configuration after benchmarks/accuracy.py)")
+            parser.error(f"--run {args.run}: no {', '.join(missing)}; give the folder of a finished training "
+                         "run (e.g. outputs/benchmark-accuracy/physics-configuration after benchmarks/accuracy.py)")
         run_table(features, args.run, args.factor)
     else:
         sample_table(features, args.rooms, args.factor)
