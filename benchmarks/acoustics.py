@@ -1,7 +1,7 @@
 """EDT, T20 and C50 of 6000 EDCs at 48 kHz x 2 s: edc.acoustics (vectorised, in chunks) beside a
 loop over pyrato, as a per-curve ratio in one run.
 
-    python benchmarks/acoustics.py [--n 6000] [--chunk 250] [--pyrato-sample 100]
+    python benchmarks/acoustics.py [--n 6000] [--chunk 16] [--pyrato-sample 100]
 """
 from __future__ import annotations
 

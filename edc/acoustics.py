@@ -51,42 +51,79 @@ def level_db(edc: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, 10.0 * torch.log10(safe), torch.full_like(ratio, -torch.inf))
 
 
-def decay_time(edc, fs: float, upper_db: float, lower_db: float, level=None):
+def decay_time(edc, fs: float, upper_db: float, lower_db: float):
     """Decay time (s) from a linear fit of the level between two limits.
 
     Args:
         edc: linear-energy EDC, ``(..., n_samples)``, numpy or torch.
         fs: sampling rate of ``edc`` in Hz.
         upper_db, lower_db: fit limits in dB (e.g. -5 and -25 for T20).
-        level: ``level_db(edc)`` if already computed (saves a pass).
 
     Returns:
         ``(...)`` decay times in s extrapolated to 60 dB; NaN where undefined.
     """
     edc, was_numpy = _as_tensor(edc)
-    level = level_db(edc) if level is None else level
-    i_upper = torch.argmin((level - upper_db).abs(), dim=-1, keepdim=True)
-    i_lower = torch.argmin((level - lower_db).abs(), dim=-1, keepdim=True)
-    defined = (level.amin(-1) <= lower_db) & (i_lower - i_upper >= 2).squeeze(-1)
-    # Least squares over samples iu <= k < il from prefix sums (no per-curve loop):
-    # sums of level and k * level by two gathers, sums of k and k^2 in closed form.
-    y = torch.where(torch.isfinite(level), level, torch.zeros_like(level))  # -inf never lies in a window
+    return _out(_fitted_decay_time(*_fit_inputs(edc), fs, upper_db, lower_db), was_numpy)
+
+
+def _fit_inputs(edc: torch.Tensor) -> tuple:
+    """What every decay-time fit of ``edc`` reads: its level in dB, the level's ``_prefix_sums``
+    and ``_rising``. ``parameters`` computes them once for all decay times."""
+    level = level_db(edc)
+    return level, _prefix_sums(level), _rising(level)
+
+
+def _prefix_sums(level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive prefix sums of the level and of ``k * level`` over samples ``k``, ``(..., n)``
+    each: every decay-time fit of one curve reads its window sums from these."""
+    y = torch.nan_to_num(level, nan=0.0, posinf=0.0, neginf=0.0)  # -inf never lies in a window
     k = torch.arange(level.shape[-1], dtype=level.dtype, device=level.device)
-    prefix_y, prefix_ky = torch.cumsum(y, -1), torch.cumsum(k * y, -1)  # inclusive
+    return torch.cumsum(y, -1), torch.cumsum(k * y, -1)
+
+
+def _rising(level: torch.Tensor):
+    """``-level`` where every curve is non-increasing (a Schroeder EDC always is), so that the fit
+    limits can be found by binary search; None otherwise (or with NaN)."""
+    rising = level.neg()
+    return rising if bool((rising[..., 1:] >= rising[..., :-1]).all()) else None
+
+
+@torch.no_grad()
+def _nearest_sample(level: torch.Tensor, rising, limit_db: float) -> torch.Tensor:
+    """Index ``(..., 1)`` of the first sample whose level is nearest ``limit_db``, i.e.
+    ``argmin(|level - limit_db|)``; by binary search in ``rising`` (``_rising(level)``) if given."""
+    if rising is None:
+        return torch.argmin((level - limit_db).abs(), dim=-1, keepdim=True)
+    n = level.shape[-1]
+    limit = torch.full((*level.shape[:-1], 1), -limit_db, dtype=level.dtype, device=level.device)
+    below = torch.searchsorted(rising, limit)  # first sample at or below the limit; n if none is
+    above = (below - 1).clamp(min=0)  # the last sample above it (if below > 0)
+    gap_above = torch.where(below > 0, level.gather(-1, above) - limit_db, torch.inf)
+    gap_below = torch.where(below < n, limit_db - level.gather(-1, below.clamp(max=n - 1)), torch.inf)
+    first_above = torch.searchsorted(rising, rising.gather(-1, above))  # argmin takes the first of a plateau
+    return torch.where(gap_above <= gap_below, first_above, below)
+
+
+def _fitted_decay_time(level, prefix_sums, rising, fs: float, upper_db: float, lower_db: float):
+    """``decay_time`` from ``_fit_inputs``: least squares
+    over samples ``iu <= k < il`` with no per-curve loop (sums of level and k * level by two
+    gathers each, sums of k and k^2 in closed form)."""
+    i_upper = _nearest_sample(level, rising, upper_db)
+    i_lower = _nearest_sample(level, rising, lower_db)
+    defined = (level.amin(-1) <= lower_db) & (i_lower - i_upper >= 2).squeeze(-1)
 
     def window_sum(prefix):  # sum over [iu, il) = prefix[il - 1] - prefix[iu - 1]
         before = prefix.gather(-1, (i_upper - 1).clamp(min=0)) * (i_upper > 0)
         return (prefix.gather(-1, (i_lower - 1).clamp(min=0)) - before).squeeze(-1)
 
-    sum_y, sum_ky = window_sum(prefix_y), window_sum(prefix_ky)
+    sum_y, sum_ky = map(window_sum, prefix_sums)
     lo, hi = i_upper.squeeze(-1).to(level.dtype), i_lower.squeeze(-1).to(level.dtype)
     count = hi - lo
     sum_k = (lo + hi - 1) * count / 2
     sum_kk = ((hi - 1) * hi * (2 * hi - 1) - (lo - 1) * lo * (2 * lo - 1)) / 6
     denominator = torch.where(defined, count * sum_kk - sum_k**2, torch.ones_like(count))
     slope = (count * sum_ky - sum_k * sum_y) / denominator * fs  # dB/s
-    result = torch.where(defined, -60.0 / slope, torch.full_like(slope, torch.nan))
-    return _out(result, was_numpy)
+    return torch.where(defined, -60.0 / slope, torch.full_like(slope, torch.nan))
 
 
 def edt(edc, fs: float):
@@ -145,10 +182,11 @@ PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50":
 
 
 def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
-    """All named parameters of ``edc`` as ``{name: (...)}`` (the level is computed once)."""
+    """All named parameters of ``edc`` as ``{name: (...)}`` (what the decay-time fits read is
+    computed once for all of them)."""
     tensor, was_numpy = _as_tensor(edc)
-    level = level_db(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
-    return {name: _out(decay_time(tensor, fs, *DECAY_LIMITS_DB[name], level=level), was_numpy)
+    fit = _fit_inputs(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
+    return {name: _out(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)
             if name in DECAY_LIMITS_DB else PARAMETERS[name](edc, fs) for name in names}
 
 

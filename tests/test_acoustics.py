@@ -46,6 +46,37 @@ def test_parameters_match_pyrato(fs, n):
         np.testing.assert_allclose(value[defined], reference[name][defined], rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+def test_non_monotone_curves_match_pyrato():
+    """Curves that rise somewhere (a model's prediction may) take argmin's path, not the binary search."""
+    fs = 1000
+    edc = random_edcs(20, fs, seed=7) * (1 + 0.2 * np.random.default_rng(7).uniform(size=(20, 2000)))
+    edc /= edc[:, :1]  # pyrato reads the level of the curve as given: start it at 0 dB
+    assert (np.diff(edc, axis=-1) > 0).any(axis=-1).all()
+    ours, reference = acoustics.parameters(edc, fs, names=("edt", "t20")), pyrato_reference(edc, fs)
+    for name, value in ours.items():
+        defined = np.isfinite(value)
+        assert defined.mean() > 0.5, name
+        np.testing.assert_allclose(value[defined], reference[name][defined], rtol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("limit_db", [-0.1, -5.0, -10.1, -25.0, -35.0, -60.0])
+def test_binary_search_finds_argmins_sample(limit_db):
+    """On non-increasing curves the fit limits come from a binary search: the same sample as
+    argmin |level - limit| (the first of equals), through plateaus, ties, exact hits and -inf tails."""
+    rng = np.random.default_rng(11)
+    steps = rng.choice([0.0, 0.0, 0.5, 1.0, 2.5], size=(200, 300))  # dB per sample; plateaus where 0
+    level = -np.cumsum(steps, axis=-1)
+    level[:, 0] = 0.0
+    level[:50, 150:] = -np.inf  # curves that reach zero energy
+    level[50:60, :] = np.round(level[50:60, :] / 5.0) * 5.0  # long plateaus hitting the limits exactly
+    level = torch.tensor(level)
+    rising = acoustics._rising(level)
+    assert rising is not None
+    expected = torch.argmin((level - limit_db).abs(), dim=-1, keepdim=True)
+    assert torch.equal(acoustics._nearest_sample(level, rising, limit_db), expected)
+    assert acoustics._rising(level.flip(-1)) is None  # a rising curve is not searched
+
+
 def test_batch_axes_and_torch_agree_with_numpy():
     edc = random_edcs(12, 1000, seed=3).reshape(3, 4, -1)
     for name, fn in acoustics.PARAMETERS.items():
