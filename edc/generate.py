@@ -153,7 +153,8 @@ def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Sim
         "edc_fs": settings.edc_fs, "sim_fs": settings.sim_fs, "n_samples": n_samples,
         "duration_s": settings.duration, "n_rooms": len(rooms),
         "simulator": f"pyroomacoustics ShoeBox, hybrid ISM (max_order={settings.max_order}) + ray tracing "
-                     f"(library defaults), air_absorption={settings.air_absorption}",
+                     f"({settings.ray_factor:g}x the library's default rays, its other defaults), "
+                     f"air_absorption={settings.air_absorption}",
         "edc": "broadband Schroeder backward integral of the full RIR from the direct-sound onset "
                "(first sample within 20 dB of the squared peak), normalised to 1 at t=0, linear energy",
         "seed": "pyroomacoustics.random.seed(row index, or the seed column) before each room",
@@ -180,6 +181,9 @@ def main(cfg: DictConfig) -> None:
     settings = SimulationSettings(**OmegaConf.to_container(cfg.simulation))
     if settings.sim_fs % settings.edc_fs:
         raise EdcInputError(f"simulation.edc_fs={settings.edc_fs} must divide simulation.sim_fs={settings.sim_fs}.")
+    if not settings.ray_factor > 0:
+        raise EdcInputError(f"simulation.ray_factor={settings.ray_factor} must be > 0 (rays relative to the "
+                            "simulator's default count; PROTOCOL uses 1).")
     rooms = rooms_to_simulate(cfg)
     work = Path(cfg.out_dir) / ".work"
     prepare_work_dir(work, rooms)

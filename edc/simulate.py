@@ -24,6 +24,7 @@ class SimulationSettings:
     max_order: int = 3
     air_absorption: bool = True
     ray_tracing: bool = True
+    ray_factor: float = 1.0  # rays traced, relative to pyroomacoustics' default count (about 20 V, V in m3)
     octave_bands: bool = False
     keep_rir: bool = False
 
@@ -39,6 +40,8 @@ def build_shoebox(room: dict, settings: SimulationSettings = SimulationSettings(
                           ray_tracing=settings.ray_tracing)
     shoebox.add_source([float(room[c]) for c in SOURCE])
     shoebox.add_microphone([float(room[c]) for c in RECEIVER])
+    if settings.ray_tracing and settings.ray_factor != 1.0:
+        shoebox.set_ray_tracing(n_rays=round(settings.ray_factor * shoebox.rt_args["n_rays"]))
     return shoebox
 
 

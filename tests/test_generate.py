@@ -7,9 +7,11 @@ import time
 
 import numpy as np
 import pandas as pd
+import torch
 
 from edc.data import FEATURES, load_compact, validate_features
-from edc.simulate import SamplerRanges, sample_rooms
+from edc.acoustics import parameters
+from edc.simulate import SamplerRanges, SimulationSettings, build_shoebox, sample_rooms, simulate_room
 
 from .conftest import PAPER6000, ROOT, needs_paper6000
 
@@ -89,6 +91,23 @@ def test_merge_with_missing_shards_says_what_to_do(tmp_path):
     result = generate(*common, "merge=true", f"hydra.run.dir={tmp_path / 'm'}", check=False)
     assert result.returncode == 2
     assert "2 of 4 chunks are missing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ray_factor_traces_more_rays_of_the_same_room():
+    room = sample_rooms(1, seed=3, ranges=SamplerRanges(absorption=(0.5, 0.85))).iloc[0]
+    more = SimulationSettings(ray_factor=4.0)
+    assert build_shoebox(room, more).rt_args["n_rays"] == 4 * build_shoebox(room).rt_args["n_rays"]
+    curves = np.stack([simulate_room(room, 0)["edc"], simulate_room(room, 0, more)["edc"]]).astype(np.float64)
+    assert np.abs(curves[0] - curves[1]).max() > 1e-4, "the ray count did not reach the tracer"
+    t20 = parameters(torch.tensor(curves), 1000, names=("t20",))["t20"]
+    assert abs(t20[1] - t20[0]) < 0.05 * t20[0], "the same room, only a different ray set"
+
+
+def test_ray_factor_must_be_positive(tmp_path):
+    result = generate("n_rooms=1", f"out_dir={tmp_path / 'out'}", "simulation.ray_factor=0",
+                      f"hydra.run.dir={tmp_path / 'h'}", check=False)
+    assert result.returncode == 2 and "simulation.ray_factor=0" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 
 
 def test_sampler_draws_valid_rooms_in_the_papers_ranges():
