@@ -121,8 +121,9 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
     body = []
     for name in NAMES:
         predicted, simulated = pd.Series(curves["predictions"][name]), pd.Series(curves["targets"][name])
-        change = shift[name] if name == "c50" else shift[name] * simulated  # in s or dB
-        moved = predicted + (shift[name] if name == "c50" else shift[name] * predicted) - simulated
+        relative = name != "c50"  # EDT and T20 shift in proportion, C50 in dB
+        change = shift[name] * (simulated if relative else 1.0)
+        moved = predicted + shift[name] * (predicted if relative else 1.0) - simulated
         error = predicted - simulated
         per_geometry = pd.DataFrame({"error": error, "shift": change}).groupby(geometry).mean()
         centred = error - error.groupby(geometry).transform("mean")
