@@ -29,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
+from edc import physics  # noqa: E402
 from edc.acoustics import parameters  # noqa: E402
-from edc.data import DIMENSIONS, GEOMETRY, RECEIVER, SOURCE  # noqa: E402
+from edc.data import DIMENSIONS, GEOMETRY  # noqa: E402
 from edc.simulate import SimulationSettings, build_shoebox, simulate_room  # noqa: E402
 
 NAMES = ("edt", "t20", "c50")
@@ -69,9 +71,8 @@ def shape_correlation(shifts: pd.Series, table: pd.DataFrame) -> float:
 def feature_correlation(shifts: pd.Series, table: pd.DataFrame) -> float:
     """The largest absolute correlation of ``shifts`` with a geometry feature, the volume or the
     source-receiver distance (constant features left out)."""
-    derived = table[GEOMETRY].assign(
-        volume=table[DIMENSIONS].prod(axis=1),
-        distance=np.sqrt(sum((table[s] - table[r]) ** 2 for s, r in zip(SOURCE, RECEIVER))))
+    volume, _, distance = physics.geometry(torch.as_tensor(table[GEOMETRY].to_numpy(np.float64)))
+    derived = table[GEOMETRY].assign(volume=volume.numpy(), distance=distance.numpy())
     return float(derived.loc[:, derived.std() > 0].corrwith(shifts).abs().max())
 
 
