@@ -200,6 +200,8 @@ class PhysicsEDC(nn.Module):
     def remembered(self, raw):
         """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0:
         ``(b, n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        if not len(self.memory_rooms):  # memory_size 0: the model without a memory
+            return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
         rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
         gap = (geometry.square().sum(-1, keepdim=True) - 2.0 * geometry @ rooms.T + rooms.square().sum(-1))
         match = gap < 1e-6  # (b, memory_size); NaN (free slot): False

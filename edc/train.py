@@ -28,7 +28,7 @@ from edc import config as config_checks
 from edc import report
 from edc.api import build_module
 from edc.datamodule import EdcDataModule
-from edc.errors import EXIT_OK, EdcInputError, entrypoint, task
+from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError, entrypoint, task
 from edc.io import save_npy, write_json, write_text
 from edc.metrics import edc_metrics
 from edc.module import EdcModule, predict_in_batches
@@ -162,7 +162,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except (SystemExit, KeyboardInterrupt, Exception):
-        if status.exit_code is None:
+        if status.exit_code in (None, EXIT_FAILED):  # an error, not a signal: shown, as any error is
             raise
         return {"status": "interrupted" if status.exit_code >= 130 else "failed", "exit_code": status.exit_code}
     if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed

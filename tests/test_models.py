@@ -37,3 +37,16 @@ def test_memory_answers_only_for_the_training_geometries():
     moved[:, 3] += 0.01  # 1 cm off: a new room
     residual, bands = model.remembered(moved)
     assert not residual.any() and not bands.any()
+
+
+def test_memory_size_0_is_the_model_with_an_empty_memory():
+    rooms = torch.tensor([[3.0, 4.0, 2.5, 1.0, 1.0, 1.5, 2.0, 2.0, 1.5] + [0.2] * 7,
+                          [4.0, 6.0, 3.0, 2.0, 1.0, 1.5, 1.0, 3.0, 1.5] + [0.1] * 7])
+    curves = []
+    for memory_size in (0, 4):
+        torch.manual_seed(0)  # the memory's parameters come last: the same networks either way
+        model = PhysicsEDC(16, 2000, 1000.0, memory_size=memory_size)
+        model.fit_features(rooms)
+        with torch.no_grad():
+            curves.append(model(rooms, rooms))
+    torch.testing.assert_close(curves[0], curves[1], rtol=0, atol=0)  # a fresh memory adds exactly nothing

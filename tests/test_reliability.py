@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from edc.module import EdcModule
 from edc.train import train
 
 from .conftest import ROOT
@@ -24,6 +25,17 @@ def test_divergence_stops_the_run_with_exit_3_and_keeps_best(tmp_path):
     assert meta["diverged"]["epoch"] < 19 and "x its best" in meta["diverged"]["reason"]
     assert "lower learning rate" in result.stdout and "diverged" in result.stdout
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_an_error_inside_training_is_raised_and_recorded(small_compact, tmp_path, monkeypatch):
+    def broken_step(self, batch, batch_idx):
+        raise RuntimeError("a bug in the training step")
+
+    monkeypatch.setattr(EdcModule, "training_step", broken_step)
+    with pytest.raises(RuntimeError, match="a bug in the training step"):  # shown, never a silent exit 1
+        train(tiny(small_compact), tmp_path)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == "RuntimeError: a bug in the training step"
 
 
 def test_same_seed_same_metrics(small_compact, tmp_path):
