@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from edc.errors import EdcInputError
+from edc.targets import SCALERS
 
 # ${edc.either:VALUE,DEFAULT}: VALUE unless it is null. (oc.select returns a null value as
 # is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
@@ -17,37 +18,62 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: wor
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
-def _number(cfg: DictConfig, key: str):
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(minimum: int):
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+# key: (test of a value that is set, what the value must be). A key the run does not have is skipped.
+RANGES = {
+    "seed": (lambda v: _count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
+    "model.optimizer.lr": (lambda v: _real(v) and v > 0, "a positive number (the learning rate), e.g. 1e-3"),
+    "model.net.dropout": (lambda v: _real(v) and 0 <= v < 1, "a probability in [0, 1)"),
+    "model.net.n_knots": (_count(1), "a positive integer"),
+    "model.net.direction_nodes": (_count(1), "a positive integer (1: Eyring's single rate)"),
+    "model.net.memory_size": (_count(0), "an integer >= 0 (0: no memory)"),
+    "data.batch_size": (_count(1), "a positive integer"),
+    "data.eval_batch_size": (_count(1), "a positive integer"),
+    "data.target_fs": (_count(1), "a positive integer"),
+    "data.max_samples": (lambda v: v is None or _count(1)(v), "a positive integer, or null for all rooms"),
+    "data.feature_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
+    "data.target_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
+    "loss.aux_weight": (lambda v: _real(v) and 0.01 <= v <= 1.0,
+                        "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
+                        "training; 0.1 is the default)"),
+    "loss.floor_db": (lambda v: _real(v) and v < 0, "a level below 0 dB, e.g. -40"),
+    "loss.early_db": (lambda v: _real(v) and v < 0, "a level below 0 dB, e.g. -12"),
+    **{f"loss.{k}": (lambda v: _real(v) and v >= 0, "a finite number >= 0")
+       for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
+    "trainer.max_epochs": (_count(1), "a positive integer"),
+    "trainer.gradient_clip_val": (lambda v: v is None or _real(v) and v > 0,
+                                  "a positive number, or null for no clipping"),
+    "divergence.factor": (lambda v: _real(v) and v > 1, "a number > 1"),
+    "divergence.patience": (_count(1), "a positive integer"),
+}
+
+
+def _value(cfg: DictConfig, key: str):
+    """``(True, value)`` of a dotted key, or ``(False, None)`` where the config has no such key."""
     node = cfg
     for part in key.split("."):
-        node = node.get(part) if isinstance(node, DictConfig) else None
-    return node
+        if not isinstance(node, DictConfig) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise :class:`EdcInputError` naming the config key, the value and the fix."""
-    lr = _number(cfg, "model.optimizer.lr")
-    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise EdcInputError(f"model.optimizer.lr={lr}: the learning rate must be a positive number, e.g. 1e-3.")
-    for key in ("data.batch_size", "data.eval_batch_size", "data.target_fs"):
-        value = _number(cfg, key)
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise EdcInputError(f"{key}={value}: must be a positive integer.")
     loss_target = str(cfg.loss.get("_target_", ""))
     given = [k for k in REGION_WEIGHTS if k in cfg.loss]
     if given and not loss_target.endswith("WeightedEDCLoss"):
         raise EdcInputError(f"loss={cfg.loss.get('name', loss_target)} has no region weights, but {given} were "
                             "given (weights=... or loss.*_weight). Fix: use loss=weighted_edc (or a preset: "
                             "conservative, moderate, aggressive), or drop the weights.")
-    for key in given + [k for k in ("beta", "slope_weight", "early_weight") if k in cfg.loss]:
-        value = cfg.loss[key]
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise EdcInputError(f"loss.{key}={value}: must be a finite number >= 0.")
-    if "aux_weight" in cfg.loss:
-        value = cfg.loss.aux_weight
-        if not isinstance(value, (int, float)) or not 0.01 <= value <= 1.0:
-            raise EdcInputError(f"loss.aux_weight={value}: must be in [0.01, 1] (larger values let the T20/C50 "
-                                "term swamp the curve and destabilise training; 0.1 is the default).")
-    epochs = _number(cfg, "trainer.max_epochs")
-    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-        raise EdcInputError(f"trainer.max_epochs={epochs}: must be a positive integer.")
+    for key, (accepts, requirement) in RANGES.items():
+        present, value = _value(cfg, key)
+        if present and not accepts(value):
+            raise EdcInputError(f"{key}={value}: must be {requirement}.")
