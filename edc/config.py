@@ -18,40 +18,42 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: wor
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
-def _real(value) -> bool:
+def real(value) -> bool:
+    """A finite number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _count(minimum: int):
+def count(minimum: int):
+    """A test: an integer (not a bool) of at least ``minimum``."""
     return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 # key: (test of a value that is set, what the value must be). A key the run does not have is skipped.
 RANGES = {
-    "seed": (lambda v: _count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
-    "model.optimizer.lr": (lambda v: _real(v) and v > 0, "a positive number (the learning rate), e.g. 1e-3"),
-    "model.net.dropout": (lambda v: _real(v) and 0 <= v < 1, "a probability in [0, 1)"),
-    "model.net.n_knots": (_count(1), "a positive integer"),
-    "model.net.direction_nodes": (_count(1), "a positive integer (1: Eyring's single rate)"),
-    "model.net.memory_size": (_count(0), "an integer >= 0 (0: no memory)"),
-    "data.batch_size": (_count(1), "a positive integer"),
-    "data.eval_batch_size": (_count(1), "a positive integer"),
-    "data.target_fs": (_count(1), "a positive integer"),
-    "data.max_samples": (lambda v: v is None or _count(1)(v), "a positive integer, or null for all rooms"),
+    "seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
+    "model.optimizer.lr": (lambda v: real(v) and v > 0, "a positive number (the learning rate), e.g. 1e-3"),
+    "model.net.dropout": (lambda v: real(v) and 0 <= v < 1, "a probability in [0, 1)"),
+    "model.net.n_knots": (count(1), "a positive integer"),
+    "model.net.direction_nodes": (count(1), "a positive integer (1: Eyring's single rate)"),
+    "model.net.memory_size": (count(0), "an integer >= 0 (0: no memory)"),
+    "data.batch_size": (count(1), "a positive integer"),
+    "data.eval_batch_size": (count(1), "a positive integer"),
+    "data.target_fs": (count(1), "a positive integer"),
+    "data.max_samples": (lambda v: v is None or count(1)(v), "a positive integer, or null for all rooms"),
     "data.feature_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
     "data.target_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
-    "loss.aux_weight": (lambda v: _real(v) and 0.01 <= v <= 1.0,
+    "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
                         "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
                         "training; 0.1 is the default)"),
-    "loss.floor_db": (lambda v: _real(v) and v < 0, "a level below 0 dB, e.g. -40"),
-    "loss.early_db": (lambda v: _real(v) and v < 0, "a level below 0 dB, e.g. -12"),
-    **{f"loss.{k}": (lambda v: _real(v) and v >= 0, "a finite number >= 0")
+    "loss.floor_db": (lambda v: real(v) and v < 0, "a level below 0 dB, e.g. -40"),
+    "loss.early_db": (lambda v: real(v) and v < 0, "a level below 0 dB, e.g. -12"),
+    **{f"loss.{k}": (lambda v: real(v) and v >= 0, "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
-    "trainer.max_epochs": (_count(1), "a positive integer"),
-    "trainer.gradient_clip_val": (lambda v: v is None or _real(v) and v > 0,
+    "trainer.max_epochs": (count(1), "a positive integer"),
+    "trainer.gradient_clip_val": (lambda v: v is None or real(v) and v > 0,
                                   "a positive number, or null for no clipping"),
-    "divergence.factor": (lambda v: _real(v) and v > 1, "a number > 1"),
-    "divergence.patience": (_count(1), "a positive integer"),
+    "divergence.factor": (lambda v: real(v) and v > 1, "a number > 1"),
+    "divergence.patience": (count(1), "a positive integer"),
 }
 
 
@@ -73,7 +75,13 @@ def validate(cfg: DictConfig) -> None:
         raise EdcInputError(f"loss={cfg.loss.get('name', loss_target)} has no region weights, but {given} were "
                             "given (weights=... or loss.*_weight). Fix: use loss=weighted_edc (or a preset: "
                             "conservative, moderate, aggressive), or drop the weights.")
-    for key, (accepts, requirement) in RANGES.items():
+    check(cfg, RANGES)
+
+
+def check(cfg: DictConfig, ranges: dict) -> None:
+    """Raise :class:`EdcInputError` for the first key of ``ranges`` (``key: (test, what the value must
+    be)``) whose value in ``cfg`` fails its test; keys ``cfg`` does not have are skipped."""
+    for key, (accepts, requirement) in ranges.items():
         present, value = _value(cfg, key)
         if present and not accepts(value):
             raise EdcInputError(f"{key}={value}: must be {requirement}.")

@@ -17,6 +17,7 @@ import datetime
 import logging
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -25,7 +26,7 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from edc.config import CONF_DIR
+from edc.config import CONF_DIR, RANGES, check, count, real
 from edc.data import FEATURES, read_features, write_compact
 from edc.errors import EdcInputError, entrypoint, task
 from edc.io import atomic_path
@@ -35,6 +36,35 @@ from edc.simulate import SamplerRanges, SimulationSettings, sample_rooms, simula
 log = logging.getLogger(__name__)
 
 
+def _interval(high: float):
+    """A test: ``[min, max]`` with ``0 < min <= max <= high``."""
+    return lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v)) and 0 < v[0] <= v[1] <= high
+
+
+# key: (test, what the value must be), as edc.config.check takes them
+GENERATE_RANGES = {
+    "seed": RANGES["seed"],
+    "n_rooms": (lambda v: v is None or count(1)(v), "a positive number of rooms"),
+    "workers": (lambda v: v is None or count(1)(v), "a positive number of processes, or null for all cores"),
+    "chunk_size": (count(1), "a positive number of rooms"),
+    "n_shards": (count(1), "a positive integer"),
+    "shard": (count(0), "an integer >= 0"),
+    "simulation.sim_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.duration": (lambda v: real(v) and v > 0, "a positive number of seconds"),
+    "simulation.max_order": (count(0), "an integer >= 0"),
+    "simulation.ray_factor": (lambda v: real(v) and v > 0, "> 0 (rays relative to the simulator's default count; "
+                                                           "PROTOCOL uses 1)"),
+    **{f"sampler.{k}": (_interval(float("inf")), "[min, max] in m with 0 < min <= max")
+       for k in ("length", "width", "height")},
+    "sampler.absorption": (_interval(1.0), "[min, max] with 0 < min <= max <= 1"),
+    "sampler.position_height": (lambda v: real(v) and v > 0, "a positive height in m"),
+    "sampler.wall_margin": (lambda v: real(v) and v >= 0, "a distance >= 0 in m"),
+    "sampler.min_distance": (lambda v: real(v) and v >= 0, "a distance >= 0 in m"),
+    "sampler.profile_concentration": (lambda v: real(v) and v > 0, "a positive Dirichlet concentration"),
+}
+
+
 def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
     """The features table: from ``features_csv`` or drawn by the sampler (``n_rooms``)."""
     if (cfg.features_csv is None) == (cfg.n_rooms is None):
@@ -42,10 +72,15 @@ def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
                             "(draw N rooms from the built-in sampler).")
     if cfg.features_csv is not None:
         return read_features(cfg.features_csv)
-    if int(cfg.n_rooms) <= 0:
-        raise EdcInputError(f"n_rooms={cfg.n_rooms}: must be a positive number of rooms.")
     ranges = SamplerRanges(**OmegaConf.to_container(cfg.sampler))
-    return sample_rooms(int(cfg.n_rooms), seed=int(cfg.seed), ranges=ranges)
+    if ranges.position_height >= ranges.height[0]:
+        raise EdcInputError(f"sampler.position_height={ranges.position_height} m: must be below the lowest "
+                            f"ceiling, sampler.height[0]={ranges.height[0]} m.")
+    try:
+        return sample_rooms(int(cfg.n_rooms), seed=int(cfg.seed), ranges=ranges)
+    except ValueError as err:  # the sampler cannot place a source and a receiver
+        raise EdcInputError(f"sampler: {err}. Fix: lower sampler.wall_margin or sampler.min_distance, or "
+                            "raise sampler.length and sampler.width.") from None
 
 
 def prepare_work_dir(work: Path, rooms: pd.DataFrame) -> None:
@@ -176,14 +211,12 @@ def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Sim
 def main(cfg: DictConfig) -> None:
     if cfg.out_dir is None:
         raise EdcInputError("out_dir is not set. Fix: add out_dir=DIR (where the dataset is written).")
-    if not 0 <= cfg.shard < cfg.n_shards:
+    check(cfg, GENERATE_RANGES)
+    if not cfg.shard < cfg.n_shards:
         raise EdcInputError(f"shard={cfg.shard} must be in [0, n_shards={cfg.n_shards}).")
     settings = SimulationSettings(**OmegaConf.to_container(cfg.simulation))
     if settings.sim_fs % settings.edc_fs:
         raise EdcInputError(f"simulation.edc_fs={settings.edc_fs} must divide simulation.sim_fs={settings.sim_fs}.")
-    if not settings.ray_factor > 0:
-        raise EdcInputError(f"simulation.ray_factor={settings.ray_factor} must be > 0 (rays relative to the "
-                            "simulator's default count; PROTOCOL uses 1).")
     rooms = rooms_to_simulate(cfg)
     work = Path(cfg.out_dir) / ".work"
     prepare_work_dir(work, rooms)

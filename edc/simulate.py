@@ -127,10 +127,11 @@ def sample_rooms(n_rooms: int, seed: int = 0, ranges: SamplerRanges = SamplerRan
 def _positions(rng, dims, ranges: SamplerRanges):
     lo, hi = ranges.wall_margin, dims[:2] - ranges.wall_margin
     if (hi <= lo).any():
-        raise ValueError(f"room {dims[:2]} m too small for wall_margin {ranges.wall_margin} m")
+        raise ValueError(f"a {dims[0]:.2f} x {dims[1]:.2f} m room is too small for wall_margin {ranges.wall_margin} m")
     for _ in range(1000):
         source, receiver = rng.uniform(lo, hi), rng.uniform(lo, hi)
         if np.linalg.norm(source - receiver) >= ranges.min_distance:
             z = [ranges.position_height]
             return np.concatenate([source, z]), np.concatenate([receiver, z])
-    raise ValueError(f"cannot place source and receiver {ranges.min_distance} m apart in {dims} m")
+    raise ValueError(f"cannot place source and receiver {ranges.min_distance} m apart in a "
+                     f"{dims[0]:.2f} x {dims[1]:.2f} m room with wall_margin {ranges.wall_margin} m")

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from edc.errors import entrypoint
+from edc.generate import main as generate_main
 from edc.predict import main as predict_main
 from edc.train import main as train_main
 
@@ -113,6 +114,16 @@ CONFIG_CASES = {
 }
 
 
+GENERATE_CASES = {
+    "no rays": (["simulation.ray_factor=0"], "simulation.ray_factor=0: must be > 0"),
+    "empty chunks": (["chunk_size=0"], "chunk_size=0"),
+    "absorption above 1": (["sampler.absorption=[0.5,1.5]"], "sampler.absorption=[0.5, 1.5]"),
+    "lengths reversed": (["sampler.length=[4,3]"], "0 < min <= max"),
+    "source above the ceiling": (["sampler.position_height=3"], "sampler.position_height=3 m"),
+    "margin wider than the room": (["sampler.wall_margin=3"], "lower sampler.wall_margin"),
+}
+
+
 @pytest.fixture()
 def dataset_copy(tmp_path, small_compact):
     out = tmp_path / "data"
@@ -165,6 +176,15 @@ def test_bad_config(case, tmp_path):
     args, expected = CONFIG_CASES[case]
     run_dir = tmp_path / "run"
     check(train(*args, f"hydra.run.dir={run_dir}"), expected, run_dir)
+
+
+@pytest.mark.parametrize("case", sorted(GENERATE_CASES))
+def test_bad_generate_config(case, tmp_path):
+    args, expected = GENERATE_CASES[case]
+    out, hydra_dir = tmp_path / "out", tmp_path / "h"
+    result = in_process(generate_main, "edc.generate", "n_rooms=2", *args, f"out_dir={out}",
+                        f"hydra.run.dir={hydra_dir}")
+    check(result, expected, out, hydra_dir)
 
 
 @pytest.fixture(scope="module")
