@@ -65,12 +65,17 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="*", default=["outputs", "multirun"])
     parser.add_argument("--sort-by", default="t20_mae", choices=METRICS)
-    parser.add_argument("--top", type=int, default=None)
+    parser.add_argument("--top", type=int, default=None, help="show the best N runs")
     parser.add_argument("--group-by", nargs="+", default=None, help=f"columns of {CONFIG_COLUMNS + ['seed']}")
     parser.add_argument("--out", type=Path, default=None, help="FILE.csv or FILE.md")
     args = parser.parse_args(argv)
     if args.out is not None and args.out.suffix not in (".csv", ".md"):
         print(f"error: --out {args.out}: use a .csv or .md file.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    missing = [d for d in args.dirs if not Path(d).is_dir()]
+    if missing and args.dirs != parser.get_default("dirs"):
+        print(f"error: {', '.join(missing)}: no such folder. Fix: pass run or sweep folders "
+              "(outputs/..., multirun/...).", file=sys.stderr)
         return EXIT_BAD_INPUT
     table = collect(args.dirs)
     console = Console(width=200)

@@ -62,13 +62,26 @@ def advise(free_mb: list[float], per_run_mb: float, runs: int) -> tuple[int, str
     return EXIT_SEQUENTIAL, f"only {fit} run(s) fit ({runs} asked): run them one after another (basic launcher)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments exit with this command's own error code, never 2 (which here means: sequential)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edc.gpu", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m edc.gpu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="physics")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--n-samples", type=int, default=2000, help="output length (duration x target_fs)")
-    parser.add_argument("--runs", type=int, default=3, help="jobs of the sweep")
+    parser.add_argument("--batch-size", type=_positive, default=32)
+    parser.add_argument("--n-samples", type=_positive, default=2000, help="output length (duration x target_fs)")
+    parser.add_argument("--runs", type=_positive, default=3, help="jobs of the sweep")
     args = parser.parse_args(argv)
     try:
         n_parameters = parameter_count(args.model, args.n_samples)

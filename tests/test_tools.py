@@ -51,6 +51,7 @@ def test_compare_audits_recomputes_and_ranks(sweep_dir, tmp_path):
     ranked = ranked[ranked.dataset.notna()]
     assert len(ranked) == 3 and (ranked.status == "completed").all()
     assert list(ranked.t20_mae) == sorted(ranked.t20_mae)
+    assert compare.main([str(tmp_path / "no_such_sweep")]) == 2  # a typo is an error, not "no runs found"
 
 
 def test_compare_groups_seeds_as_mean_and_std(sweep_dir, tmp_path):
@@ -108,3 +109,5 @@ def test_gpu_command_without_a_gpu():
     assert result.returncode == 3 and "no CUDA GPU" in result.stdout
     bad = subprocess.run([sys.executable, "-m", "edc.gpu", "--model", "nope"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 4 and "conf/model" in bad.stderr
+    typo = subprocess.run([sys.executable, "-m", "edc.gpu", "--runs", "0"], capture_output=True, text=True, cwd=ROOT)
+    assert typo.returncode == 4 and "--runs" in typo.stderr  # not 2, which means "run them one after another"
