@@ -20,9 +20,11 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from edc import config as config_checks
 from edc import report
@@ -63,8 +65,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
     # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
     plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
-    return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir), plugins=plugins)
+    try:
+        return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
+                           default_root_dir=str(run_dir), plugins=plugins)
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, MisconfigurationException):
+            raise
+        raise EdcInputError(f"trainer (accelerator={cfg.trainer.get('accelerator')}, devices="
+                            f"{cfg.trainer.get('devices')}): {str(err.__cause__).rstrip('.!')}. Fix: trainer=cpu on this machine, "
+                            "or run on one that has the device (e.g. hydra/launcher=slurm_gpu).") from None
 
 
 def check_ddp_in_sweep(cfg: DictConfig) -> None:
@@ -144,12 +153,12 @@ def train(cfg: DictConfig, run_dir) -> dict:
         module.model.fit_features(raw_train)
     module.target_transform.fit(edc_train)
 
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    write_json(run_dir / "splits.json", datamodule.split_ids())
     asked = cfg.trainer.get("precision", "32-true")
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
     status = RunStatus(run_dir, **cfg.get("divergence", {}))
     trainer = build_trainer(cfg, run_dir, status, precision)
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_json(run_dir / "splits.json", datamodule.split_ids())
     started = time.time()
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     update_metadata(run_dir, status="running", model=cfg.model.name, config_choices=choices,

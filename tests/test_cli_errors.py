@@ -12,6 +12,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from edc.errors import entrypoint
 from edc.generate import main as generate_main
@@ -176,6 +177,12 @@ def test_bad_config(case, tmp_path):
     args, expected = CONFIG_CASES[case]
     run_dir = tmp_path / "run"
     check(train(*args, f"hydra.run.dir={run_dir}"), expected, run_dir)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_gpu_trainer_without_a_gpu(tmp_path):
+    run_dir = tmp_path / "run"
+    check(train("trainer=gpu", f"hydra.run.dir={run_dir}"), "trainer=cpu on this machine", run_dir)
 
 
 @pytest.mark.parametrize("case", sorted(GENERATE_CASES))
