@@ -28,10 +28,30 @@ def count(minimum: int):
     return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def at_least(low: float):
+    """A test: a finite number of at least ``low``."""
+    return lambda value: real(value) and value >= low
+
+
+def more_than(low: float):
+    """A test: a finite number above ``low``."""
+    return lambda value: real(value) and value > low
+
+
+def below(high: float):
+    """A test: a finite number below ``high``."""
+    return lambda value: real(value) and value < high
+
+
+def optional(test):
+    """``test``, or null."""
+    return lambda value: value is None or test(value)
+
+
 # key: (test of a value that is set, what the value must be). A key the run does not have is skipped.
 RANGES = {
     "seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
-    "model.optimizer.lr": (lambda v: real(v) and v > 0, "a positive number (the learning rate), e.g. 1e-3"),
+    "model.optimizer.lr": (more_than(0), "a positive number (the learning rate), e.g. 1e-3"),
     "model.net.dropout": (lambda v: real(v) and 0 <= v < 1, "a probability in [0, 1)"),
     "model.net.n_knots": (count(1), "a positive integer"),
     "model.net.direction_nodes": (count(1), "a positive integer (1: Eyring's single rate)"),
@@ -39,20 +59,19 @@ RANGES = {
     "data.batch_size": (count(1), "a positive integer"),
     "data.eval_batch_size": (count(1), "a positive integer"),
     "data.target_fs": (count(1), "a positive integer"),
-    "data.max_samples": (lambda v: v is None or count(1)(v), "a positive integer, or null for all rooms"),
+    "data.max_samples": (optional(count(1)), "a positive integer, or null for all rooms"),
     "data.feature_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
     "data.target_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
     "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
                         "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
                         "training; 0.1 is the default)"),
-    "loss.floor_db": (lambda v: real(v) and v < 0, "a level below 0 dB, e.g. -40"),
-    "loss.early_db": (lambda v: real(v) and v < 0, "a level below 0 dB, e.g. -12"),
-    **{f"loss.{k}": (lambda v: real(v) and v >= 0, "a finite number >= 0")
+    "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
+    "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
+    **{f"loss.{k}": (at_least(0), "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
     "trainer.max_epochs": (count(1), "a positive integer"),
-    "trainer.gradient_clip_val": (lambda v: v is None or real(v) and v > 0,
-                                  "a positive number, or null for no clipping"),
-    "divergence.factor": (lambda v: real(v) and v > 1, "a number > 1"),
+    "trainer.gradient_clip_val": (optional(more_than(0)), "a positive number, or null for no clipping"),
+    "divergence.factor": (more_than(1), "a number > 1"),
     "divergence.patience": (count(1), "a positive integer"),
 }
 

@@ -26,7 +26,7 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from edc.config import CONF_DIR, RANGES, check, count, real
+from edc.config import CONF_DIR, RANGES, at_least, check, count, more_than, optional, real
 from edc.data import FEATURES, read_features, write_compact
 from edc.errors import EdcInputError, entrypoint, task
 from edc.io import atomic_path
@@ -44,24 +44,23 @@ def _interval(high: float):
 # key: (test, what the value must be), as edc.config.check takes them
 GENERATE_RANGES = {
     "seed": RANGES["seed"],
-    "n_rooms": (lambda v: v is None or count(1)(v), "a positive number of rooms"),
-    "workers": (lambda v: v is None or count(1)(v), "a positive number of processes, or null for all cores"),
+    "n_rooms": (optional(count(1)), "a positive number of rooms"),
+    "workers": (optional(count(1)), "a positive number of processes, or null for all cores"),
     "chunk_size": (count(1), "a positive number of rooms"),
     "n_shards": (count(1), "a positive integer"),
     "shard": (count(0), "an integer >= 0"),
     "simulation.sim_fs": (count(1), "a positive integer (Hz)"),
     "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
-    "simulation.duration": (lambda v: real(v) and v > 0, "a positive number of seconds"),
+    "simulation.duration": (more_than(0), "a positive number of seconds"),
     "simulation.max_order": (count(0), "an integer >= 0"),
-    "simulation.ray_factor": (lambda v: real(v) and v > 0, "> 0 (rays relative to the simulator's default count; "
-                                                           "PROTOCOL uses 1)"),
+    "simulation.ray_factor": (more_than(0), "> 0 (rays relative to the simulator's default count; PROTOCOL uses 1)"),
     **{f"sampler.{k}": (_interval(float("inf")), "[min, max] in m with 0 < min <= max")
        for k in ("length", "width", "height")},
     "sampler.absorption": (_interval(1.0), "[min, max] with 0 < min <= max <= 1"),
-    "sampler.position_height": (lambda v: real(v) and v > 0, "a positive height in m"),
-    "sampler.wall_margin": (lambda v: real(v) and v >= 0, "a distance >= 0 in m"),
-    "sampler.min_distance": (lambda v: real(v) and v >= 0, "a distance >= 0 in m"),
-    "sampler.profile_concentration": (lambda v: real(v) and v > 0, "a positive Dirichlet concentration"),
+    "sampler.position_height": (more_than(0), "a positive height in m"),
+    "sampler.wall_margin": (at_least(0), "a distance >= 0 in m"),
+    "sampler.min_distance": (at_least(0), "a distance >= 0 in m"),
+    "sampler.profile_concentration": (more_than(0), "a positive Dirichlet concentration"),
 }
 
 
