@@ -70,7 +70,7 @@ RANGES = {
     **{f"loss.{k}": (at_least(0), "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
     "trainer.max_epochs": (count(1), "a positive integer"),
-    "trainer.gradient_clip_val": (optional(more_than(0)), "a positive number, or null for no clipping"),
+    "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
     "divergence.factor": (more_than(1), "a number > 1"),
     "divergence.patience": (count(1), "a positive integer"),
 }
