@@ -71,9 +71,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
     except InstantiationException as err:
         if not isinstance(err.__cause__, MisconfigurationException):
             raise
+        reason = str(err.__cause__).rstrip(".!")
         raise EdcInputError(f"trainer (accelerator={cfg.trainer.get('accelerator')}, devices="
-                            f"{cfg.trainer.get('devices')}): {str(err.__cause__).rstrip('.!')}. Fix: trainer=cpu on this machine, "
-                            "or run on one that has the device (e.g. hydra/launcher=slurm_gpu).") from None
+                            f"{cfg.trainer.get('devices')}): {reason}. Fix: trainer=cpu on this machine, or run "
+                            "on one that has the device (e.g. hydra/launcher=slurm_gpu).") from None
 
 
 def check_ddp_in_sweep(cfg: DictConfig) -> None:
@@ -173,7 +174,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
     except (SystemExit, KeyboardInterrupt, Exception):
         if status.exit_code in (None, EXIT_FAILED):  # an error, not a signal: shown, as any error is
             raise
-        return {"status": "interrupted" if status.exit_code >= 130 else "failed", "exit_code": status.exit_code}
+        return {"status": "interrupted", "exit_code": status.exit_code}
     if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
         status.on_exception(trainer, module, KeyboardInterrupt())
         return {"status": "interrupted", "exit_code": status.exit_code}
