@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)
+OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # nominal mid-band frequencies (IEC 61260-1)
+FILTER_ORDER = 6  # Butterworth order of each octave band-pass (PROTOCOL)
 
 # (upper, lower) level limits in dB of each decay-time estimator (ISO 3382-1).
 DECAY_LIMITS_DB = {"edt": (-0.1, -10.1), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
@@ -202,9 +203,9 @@ def energy_decay_curve(rir, fs: float, duration: float = 2.0, octave_bands: bool
         rir: ``(..., n_rir)`` impulse responses, numpy or torch.
         fs: sampling rate in Hz.
         duration: length of the returned EDC in s.
-        octave_bands: if True, filter the RIR into the octave bands 125 Hz to
-            8 kHz first (onset from the broadband RIR) and return
-            ``(..., 7, n_samples)``.
+        octave_bands: if True, filter the whole RIR into the octave bands 125 Hz to
+            8 kHz first (:func:`octave_filter_bank`), cut every band at the broadband
+            onset and return ``(..., 7, n_samples)``.
 
     Returns:
         ``(..., n_samples)`` linear-energy EDCs with ``n_samples = round(duration * fs)``
@@ -227,14 +228,24 @@ def energy_decay_curve(rir, fs: float, duration: float = 2.0, octave_bands: bool
     return _out(curve, was_numpy)
 
 
-def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
-    """``(..., 7, n)`` squared octave-band RIRs (pyroomacoustics' octave filter bank)."""
-    from pyroomacoustics.acoustics import OctaveBandsFactory
-    from scipy.signal import fftconvolve
+def octave_filter_bank(fs: float):
+    """PROTOCOL's octave filter bank: pyfar's IEC 61260-1 octave bands 125 Hz to 8 kHz, Butterworth
+    band-passes of order 6 (second-order sections, applied causally from sample 0), a
+    ``pyfar.FilterSOS`` with 7 channels."""
+    import pyfar
 
-    taps = OctaveBandsFactory(base_frequency=125, fs=fs, n_fft=512).filters[:, : len(OCTAVE_BANDS_HZ)]
-    h = rir.detach().cpu().numpy()[..., None, :]
-    h = np.broadcast_to(h, h.shape[:-2] + (taps.shape[1], h.shape[-1]))
-    filtered = fftconvolve(h, taps.T.reshape((1,) * (h.ndim - 2) + taps.T.shape), mode="same", axes=-1)
-    filtered = torch.as_tensor(filtered, dtype=rir.dtype, device=rir.device)
+    return pyfar.dsp.filter.fractional_octave_bands(None, num_fractions=1, sampling_rate=int(fs),
+                                                    frequency_range=(OCTAVE_BANDS_HZ[0], OCTAVE_BANDS_HZ[-1]),
+                                                    order=FILTER_ORDER)
+
+
+def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
+    """``(..., 7, n)`` squared octave-band RIRs (:func:`octave_filter_bank` on the whole RIR)."""
+    import pyfar
+
+    h = rir.detach().cpu().numpy().astype(np.float64)
+    lead, n = h.shape[:-1], h.shape[-1]
+    bands = octave_filter_bank(fs).process(pyfar.Signal(h.reshape(-1, n), int(fs))).time  # (7, m, n)
+    bands = np.moveaxis(bands, 0, 1).reshape(*lead, len(OCTAVE_BANDS_HZ), n)
+    filtered = torch.as_tensor(bands, dtype=rir.dtype, device=rir.device)
     return filtered * filtered

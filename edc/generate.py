@@ -13,7 +13,9 @@ compact layout is written atomically once every chunk exists.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import importlib.metadata
 import logging
 import multiprocessing
 import os
@@ -26,10 +28,11 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from edc.acoustics import FILTER_ORDER, OCTAVE_BANDS_HZ
 from edc.config import CONF_DIR, RANGES, at_least, check, count, more_than, optional, real
 from edc.data import FEATURES, read_features, write_compact
 from edc.errors import EdcInputError, entrypoint, task
-from edc.io import atomic_path
+from edc.io import atomic_path, read_json, write_json
 from edc.run import update_metadata
 from edc.simulate import SamplerRanges, SimulationSettings, sample_rooms, simulate_room
 
@@ -82,9 +85,11 @@ def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
                             "raise sampler.length and sampler.width.") from None
 
 
-def prepare_work_dir(work: Path, rooms: pd.DataFrame) -> None:
-    """Record the rooms of this dataset; refuse to resume a run on other rooms."""
-    recorded = work / "features.csv"
+def prepare_work_dir(work: Path, rooms: pd.DataFrame, settings: SimulationSettings) -> None:
+    """Record the rooms and simulation settings of this dataset; refuse to resume or extend a run
+    made on other rooms or with other settings (its chunks would be relabelled)."""
+    recorded, recorded_settings = work / "features.csv", work / "settings.json"
+    settings_now = dataclasses.asdict(settings)
     if recorded.is_file():
         previous = pd.read_csv(recorded, dtype={"ID": str})
         same = previous.shape == rooms.shape and np.allclose(previous[FEATURES], rooms[FEATURES]) \
@@ -92,17 +97,24 @@ def prepare_work_dir(work: Path, rooms: pd.DataFrame) -> None:
         if not same:
             raise EdcInputError(f"{work.parent}: holds an unfinished run on other rooms. "
                                 "Fix: choose a new out_dir, or delete its .work folder to start over.")
-        return
-    with atomic_path(recorded) as tmp:
-        rooms.to_csv(tmp, index=False)
+        before = read_json(recorded_settings) or {}
+        changed = {k: (before.get(k), v) for k, v in settings_now.items() if before.get(k, v) != v}
+        if changed:
+            listed = ", ".join(f"simulation.{k}={new} (was {old})" for k, (old, new) in changed.items())
+            raise EdcInputError(f"{work.parent}: was simulated with other settings: {listed}. Fix: use the "
+                                "same settings to resume, or a new out_dir for the new ones.")
+    else:
+        with atomic_path(recorded) as tmp:
+            rooms.to_csv(tmp, index=False)
+    write_json(recorded_settings, settings_now)
 
 
 def chunk_path(work: Path, chunk: int) -> Path:
     return work / "chunks" / f"chunk-{chunk:05d}.npz"
 
 
-def read_chunk(path: Path, rows: np.ndarray, n_samples: int):
-    """The chunk's arrays, or None if it is missing or corrupt."""
+def read_chunk(path: Path, rows: np.ndarray, n_samples: int, bands: bool):
+    """The chunk's arrays, or None if it is missing or corrupt (``bands``: it must hold band EDCs)."""
     try:
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
@@ -110,6 +122,8 @@ def read_chunk(path: Path, rows: np.ndarray, n_samples: int):
         return None
     edcs = arrays.get("edcs")
     if edcs is None or not np.array_equal(arrays.get("rows"), rows) or edcs.shape != (len(rows), n_samples):
+        return None
+    if bands and getattr(arrays.get("band_edcs"), "shape", None) != (len(rows), len(OCTAVE_BANDS_HZ), n_samples):
         return None
     return arrays
 
@@ -147,7 +161,7 @@ def run_shard(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Simula
     for c in mine:
         rows = np.arange(c * cfg.chunk_size, min((c + 1) * cfg.chunk_size, len(rooms)))
         path = chunk_path(work, c)
-        if read_chunk(path, rows, n_samples) is None:
+        if read_chunk(path, rows, n_samples, settings.octave_bands) is None:
             if path.exists():
                 log.warning("%s is corrupt: simulating it again", path)
             todo.append((c, rows))
@@ -173,7 +187,7 @@ def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Sim
     parts, missing = [], []
     for c in range(n_chunks):
         rows = np.arange(c * cfg.chunk_size, min((c + 1) * cfg.chunk_size, len(rooms)))
-        arrays = read_chunk(chunk_path(work, c), rows, n_samples)
+        arrays = read_chunk(chunk_path(work, c), rows, n_samples, settings.octave_bands)
         if arrays is None:
             missing.append(c)
         else:
@@ -199,7 +213,11 @@ def merge_chunks(cfg: DictConfig, rooms: pd.DataFrame, work: Path, settings: Sim
     if settings.octave_bands:
         with atomic_path(out_dir / "band_edcs.npy", suffix=".npy") as tmp:
             np.save(tmp, np.concatenate([p["band_edcs"] for p in parts]))
-        meta["band_edcs"] = "band_edcs.npy: (n_rooms, 7, n_samples), octave bands 125 Hz to 8 kHz"
+        meta["band_edcs"] = ("band_edcs.npy: (n_rooms, 7, n_samples), the whole RIR through pyfar's IEC 61260-1 "
+                             f"octave filter bank (order {FILTER_ORDER}), cut at the broadband onset, Schroeder "
+                             "integral normalised to 1 at t=0 per band")
+        meta["bands_hz"] = list(OCTAVE_BANDS_HZ)
+        meta["pyfar"] = importlib.metadata.version("pyfar")
     write_compact(out_dir, rooms, np.concatenate([p["edcs"] for p in parts]), meta)
     log.info("wrote %d rooms to %s", len(rooms), out_dir)
     return out_dir
@@ -218,7 +236,7 @@ def main(cfg: DictConfig) -> None:
         raise EdcInputError(f"simulation.edc_fs={settings.edc_fs} must divide simulation.sim_fs={settings.sim_fs}.")
     rooms = rooms_to_simulate(cfg)
     work = Path(cfg.out_dir) / ".work"
-    prepare_work_dir(work, rooms)
+    prepare_work_dir(work, rooms, settings)
     if not cfg.merge:
         run_shard(cfg, rooms, work, settings)
     if cfg.merge or cfg.n_shards == 1:

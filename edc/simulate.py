@@ -25,7 +25,7 @@ class SimulationSettings:
     air_absorption: bool = True
     ray_tracing: bool = True
     ray_factor: float = 1.0  # rays traced, relative to pyroomacoustics' default count (about 20 V, V in m3)
-    octave_bands: bool = False
+    octave_bands: bool = True  # also the 7 octave-band EDCs (PROTOCOL, pyfar's filter bank)
     keep_rir: bool = False
 
 
@@ -41,7 +41,7 @@ def build_shoebox(room: dict, settings: SimulationSettings = SimulationSettings(
     shoebox.add_source([float(room[c]) for c in SOURCE])
     shoebox.add_microphone([float(room[c]) for c in RECEIVER])
     if settings.ray_tracing and settings.ray_factor != 1.0:
-        shoebox.set_ray_tracing(n_rays=round(settings.ray_factor * shoebox.rt_args["n_rays"]))
+        shoebox.set_ray_tracing(n_rays=int(settings.ray_factor * shoebox.rt_args["n_rays"]))  # PROTOCOL: int()
     return shoebox
 
 

@@ -1,0 +1,139 @@
+"""Build the benchmark datasets under ``data/`` (kept out of git): one command, resumable.
+
+    python benchmarks/datasets.py                    # all of them: about 70 minutes on 2 cores
+    python benchmarks/datasets.py --only offgrid300  # one of them
+    python benchmarks/datasets.py --list             # what each is, and whether it is built
+
+Every set is simulated by ``python -m edc.generate`` (PROTOCOL: broadband and octave-band EDCs),
+which keeps finished chunks: an interrupted build goes on where it stopped. The noise floors are
+second simulations of test rooms, as PROTOCOL defines them: another sequence seed (row seed +
+100000) where the model has seen the geometry in training (the random split), another seed and
+another ray set (1.07x the default rays) where it has not (the configuration split, off-grid rooms).
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+PAPER6000 = ROOT.parent / "shared" / "data" / "paper6000"
+OTHER_SEED = 100_000  # added to a row's seed for its second simulation (PROTOCOL)
+OTHER_RAYS = 1.07  # ray factor of the second ray set (PROTOCOL)
+N_FLOOR = 200
+
+
+def paper_features() -> pd.DataFrame:
+    from edc.data import read_features
+
+    if not (PAPER6000 / "features.csv").is_file():
+        sys.exit(f"{PAPER6000}: not found. The paper's rooms come with ../shared (its features table is "
+                 "roomFeaturesDataset.csv of arXiv 2509.24769).")
+    return read_features(PAPER6000 / "features.csv")
+
+
+def offgrid_features(n_rooms: int = 300, seed: int = 300) -> pd.DataFrame:
+    """Rooms off the paper's grid: the sampler's continuous geometry; every second room takes one of
+    the paper's 30 absorption profiles, the others a new mixture of the sampler's base profiles."""
+    from edc.data import ABSORPTION
+    from edc.simulate import sample_rooms
+
+    rooms = sample_rooms(n_rooms, seed=seed)
+    rooms["ID"] = [f"offgrid_{i:03d}" for i in range(n_rooms)]
+    profiles = paper_features()[ABSORPTION].drop_duplicates().to_numpy()
+    picks = np.random.default_rng(seed).integers(0, len(profiles), n_rooms)
+    rooms.loc[::2, ABSORPTION] = profiles[picks[::2]]
+    return rooms
+
+
+def test_rows(features: pd.DataFrame, split_by: str) -> np.ndarray:
+    """The benchmark's test rows (the product's split, ``split_seed`` 42)."""
+    from edc.data import RoomDataset
+    from edc.datamodule import split_rows
+
+    dataset = RoomDataset(features["ID"].to_numpy(), features, None, 1000, "paper6000")
+    return np.sort(split_rows(dataset, 42, split_by)["test"])
+
+
+def spread(index: np.ndarray, k: int) -> np.ndarray:
+    """``k`` entries of ``index`` evenly spread from its first to its last (all if it has fewer)."""
+    return index[np.linspace(0, len(index) - 1, min(k, len(index))).round().astype(int)]
+
+
+def balanced(rows: np.ndarray, features: pd.DataFrame, n: int) -> np.ndarray:
+    """``n`` of ``rows``, as many per geometry as it takes, spread over each geometry's rows (its
+    absorption cases): the noise in seconds grows with the decay time, so every case counts."""
+    from edc.data import GEOMETRY
+
+    groups = features.iloc[rows].groupby(GEOMETRY, sort=True).indices.values()
+    per_group = -(-n // len(groups))
+    picked = np.sort(np.concatenate([rows[spread(index, per_group)] for index in groups]))
+    return spread(picked, n)
+
+
+def second_run(features: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``rows`` of ``features`` with their seed (the row index) + OTHER_SEED."""
+    return features.iloc[rows].assign(seed=rows + OTHER_SEED)
+
+
+def sets() -> dict:
+    """name: (what it is, features table maker, ray factor)."""
+    def floor_rows():
+        paper = paper_features()
+        return second_run(paper, balanced(test_rows(paper, "rows"), paper, N_FLOOR))
+
+    def floor_configuration():
+        paper = paper_features()
+        return second_run(paper, balanced(test_rows(paper, "configuration"), paper, N_FLOOR))
+
+    def floor_offgrid():
+        return second_run(offgrid_features(), np.arange(N_FLOOR))
+
+    return {
+        "paper6000_bands": ("the paper's 6000 rooms with band EDCs (broadband bit-identical to ../shared)",
+                            paper_features, 1.0),
+        "offgrid300": ("300 off-grid rooms, half with the paper's absorption profiles", offgrid_features, 1.0),
+        "floor-rows": (f"{N_FLOOR} random-split test rooms, second seed", floor_rows, 1.0),
+        "floor-configuration": (f"{N_FLOOR} configuration-split test rooms, second seed and ray set",
+                                floor_configuration, OTHER_RAYS),
+        "floor-offgrid": (f"{N_FLOOR} off-grid rooms, second seed and ray set", floor_offgrid, OTHER_RAYS),
+    }
+
+
+def build(name: str, make, ray_factor: float, workers: int) -> None:
+    out = DATA / name
+    if (out / "band_edcs.npy").is_file():
+        print(f"{name}: built ({out})")
+        return
+    table = DATA / f"{name}.csv"
+    if not table.is_file():
+        DATA.mkdir(exist_ok=True)
+        make().to_csv(table, index=False)
+    command = [sys.executable, "-m", "edc.generate", f"features_csv={table}", f"out_dir={out}",
+               f"workers={workers}", f"simulation.ray_factor={ray_factor}", f"hydra.run.dir={DATA}/.runs/{name}"]
+    print(f"{name}: {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    available = sets()
+    parser.add_argument("--only", nargs="+", choices=list(available), default=list(available))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args()
+    for name in args.only:
+        what, make, ray_factor = available[name]
+        if args.list:
+            print(f"{name:20s} {'built' if (DATA / name / 'band_edcs.npy').is_file() else 'missing':8s} {what}")
+        else:
+            build(name, make, ray_factor, args.workers)
+
+
+if __name__ == "__main__":
+    main()
