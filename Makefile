@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(PY) -m edc.train
 
-test: $(STAMP)
+test: $(STAMP)  # the layer contracts (pyproject.toml), then the default suite
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-slurm: $(STAMP)  # starts a single-node SLURM (root, Debian packages): scripts/slurm/start.sh

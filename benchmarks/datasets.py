@@ -4,9 +4,9 @@
     python benchmarks/datasets.py --only offgrid300  # one of them
     python benchmarks/datasets.py --list             # what each is, and whether it is built
 
-Every set is simulated by ``python -m edc.generate`` (PROTOCOL: broadband and octave-band EDCs),
+Every set is simulated by ``python -m edc.generate`` (docs/data.md: broadband and octave-band EDCs),
 which keeps finished chunks: an interrupted build goes on where it stopped. The noise floors are
-second simulations of test rooms, as PROTOCOL defines them: another sequence seed (row seed +
+second simulations of test rooms, as docs/data.md defines them: another sequence seed (row seed +
 100000) where the model has seen the geometry in training (the random split), another seed and
 another ray set (1.07x the default rays) where it has not (the configuration split, off-grid rooms).
 """
@@ -23,8 +23,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 PAPER6000 = ROOT.parent / "shared" / "data" / "paper6000"
-OTHER_SEED = 100_000  # added to a row's seed for its second simulation (PROTOCOL)
-OTHER_RAYS = 1.07  # ray factor of the second ray set (PROTOCOL)
+OTHER_SEED = 100_000  # added to a row's seed for its second simulation (docs/data.md)
+OTHER_RAYS = 1.07  # ray factor of the second ray set (docs/data.md)
 N_FLOOR = 200
 
 
@@ -41,7 +41,7 @@ def offgrid_features(n_rooms: int = 300, seed: int = 300) -> pd.DataFrame:
     """Rooms off the paper's grid: the sampler's continuous geometry; every second room takes one of
     the paper's 30 absorption profiles, the others a new mixture of the sampler's base profiles."""
     from edc.data import ABSORPTION
-    from edc.simulate import sample_rooms
+    from edc.data.sampler import sample_rooms
 
     rooms = sample_rooms(n_rooms, seed=seed)
     rooms["ID"] = [f"offgrid_{i:03d}" for i in range(n_rooms)]
@@ -54,7 +54,7 @@ def offgrid_features(n_rooms: int = 300, seed: int = 300) -> pd.DataFrame:
 def test_rows(features: pd.DataFrame, split_by: str) -> np.ndarray:
     """The benchmark's test rows (the product's split, ``split_seed`` 42)."""
     from edc.data import RoomDataset
-    from edc.datamodule import split_rows
+    from edc.data.splits import split_rows
 
     dataset = RoomDataset(features["ID"].to_numpy(), features, None, 1000, "paper6000")
     return np.sort(split_rows(dataset, 42, split_by)["test"])
@@ -68,7 +68,7 @@ def spread(index: np.ndarray, k: int) -> np.ndarray:
 def balanced(rows: np.ndarray, features: pd.DataFrame, n: int) -> np.ndarray:
     """``n`` of ``rows``, as many per geometry as it takes, spread over each geometry's rows (its
     absorption cases): the noise in seconds grows with the decay time, so every case counts."""
-    from edc.data import GEOMETRY
+    from edc.data.schema import GEOMETRY
 
     groups = features.iloc[rows].groupby(GEOMETRY, sort=True).indices.values()
     per_group = -(-n // len(groups))

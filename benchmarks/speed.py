@@ -5,28 +5,36 @@ visible, per model and precision with peak memory.
     python benchmarks/speed.py [--rooms PATH] [--simulate 12] [--steps 30] [--ckpt best.ckpt]
 
 Prediction is timed with a trained physics checkpoint when ``--ckpt`` names one: its learned onset
-ramps set how much of the late curve is computed sample by sample (README, Measured, uses the
-accuracy benchmark's random-split checkpoint); without it, with an untrained model.
+ramps set how much of the late curve is computed sample by sample (docs/benchmarks.md uses the
+accuracy benchmark's random-split checkpoint); without it, with an untrained model. With a
+checkpoint it also times the whole command a user runs, ``python -m edc.predict`` on the 6000
+rooms (imports, reading and checking the CSV, writing the results).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
-from edc.api import build_module, load  # noqa: E402
-from edc.config import CONF_DIR  # noqa: E402
+from edc.acoustics.simulate import simulate_room  # noqa: E402
+from edc.api import load  # noqa: E402
+from edc.cli.config import CONF_DIR  # noqa: E402
 from edc.data import FEATURES, load_compact, load_demo  # noqa: E402
-from edc.losses import LossContext  # noqa: E402
-from edc.module import predict_in_batches  # noqa: E402
+from edc.data.schema import room_of  # noqa: E402
+from edc.models import predict_in_batches  # noqa: E402
+from edc.training.losses import LossContext  # noqa: E402
+from edc.training.module import build_module  # noqa: E402
 
 MODELS = ("physics", "mlp", "lstm", "hybrid_v2")
 N_SAMPLES, FS = 2000, 1000
@@ -35,23 +43,30 @@ N_SAMPLES, FS = 2000, 1000
 def module_for(model: str, loss: str = "mse"):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"model={model}", f"loss={loss}"])
-    return build_module(cfg, N_SAMPLES, FS)
+    return build_module(OmegaConf.to_container(cfg, resolve=True), N_SAMPLES, FS)
 
 
 def simulate_seconds(features, n: int) -> float:
-    from edc.simulate import simulate_room
-
     t0 = time.perf_counter()
     for i in range(n):
-        simulate_room(features.iloc[i][FEATURES].to_dict(), seed=i)
+        simulate_room(room_of(features.iloc[i]), seed=i)
     return (time.perf_counter() - t0) / n
+
+
+def command_seconds(ckpt, features) -> float:
+    """Wall-clock of ``python -m edc.predict`` on ``features`` (a fresh process, as a user runs it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        features.to_csv(Path(tmp) / "rooms.csv", index=False)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "edc.predict", f"ckpt_path={ckpt}", f"features_csv={tmp}/rooms.csv",
+                        f"out={tmp}/pred.csv", f"hydra.run.dir={tmp}/run"], check=True, capture_output=True)
+        return time.perf_counter() - t0
 
 
 def train_throughput(model: str, raw, edcs, steps: int, device: str, precision: str) -> tuple[float, float]:
     """Rooms/s of optimizer steps at batch 32, and peak GPU memory in MB (0 on CPU)."""
     module = module_for(model).to(device)
-    module.feature_scaler.fit(raw)
-    module.target_transform.fit(edcs)
+    module.fit_scalers(raw.to(device), edcs.to(device))
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
@@ -101,10 +116,10 @@ def main():
     rooms = raw.repeat(-(-6000 // len(raw)), 1)[:6000]
 
     if args.ckpt:
-        module, which = load(args.ckpt).module, f"trained, {args.ckpt}"
+        module, which = load(args.ckpt).surrogate, f"trained, {args.ckpt}"
     else:
         module, which = module_for("physics", "log_edc"), "untrained"
-        module.feature_scaler.fit(raw)
+        module.fit_scalers(raw, edcs)
     predict_in_batches(module, rooms[:256])  # warm-up: first-call allocations are not per-room cost
     times = []
     for _ in range(3):
@@ -113,6 +128,11 @@ def main():
         times.append((time.perf_counter() - t0) / len(rooms))
     infer = statistics.median(times)
     rows = [[f"physics ({which}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
+    if args.ckpt:
+        table = data.features.iloc[(torch.arange(6000) % len(data)).numpy()].assign(ID=[f"r{i}" for i in range(6000)])
+        whole = command_seconds(args.ckpt, table)
+        rows.append(["`python -m edc.predict` on the 6000 rooms (whole command)", f"{whole:.2f} s",
+                     f"{whole / 6 :.3f} ms", "-"])
     if not args.no_simulate:
         simulated = simulate_seconds(data.features, args.simulate)
         rows.append([f"pyroomacoustics: simulate {args.simulate} of the same rooms", f"{simulated * args.simulate:.1f} s",

@@ -65,3 +65,12 @@ def read_json(path):
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def update_metadata(run_dir, **fields) -> dict:
+    """Merge ``fields`` into ``run_dir/metadata.json`` (written atomically); returns the whole record."""
+    path = Path(run_dir) / "metadata.json"
+    data = read_json(path) or {}
+    data.update(fields)
+    write_json(path, data)
+    return data

@@ -23,5 +23,5 @@ def small_compact(tmp_path_factory, demo):
     from edc.data import write_compact
 
     out = tmp_path_factory.mktemp("compact60")
-    write_compact(out, demo.features.iloc[:60], np.asarray(demo.edcs[:60]), {"edc_fs": demo.edc_fs})
+    write_compact(out, demo.features.iloc[:60], {"edc_fs": demo.edc_fs}, np.asarray(demo.edcs[:60]))
     return out

@@ -4,10 +4,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from edc import acoustics
-from edc.config import CONF_DIR
-from edc.datamodule import EdcDataModule
-from edc.physics import barron_edc
-from edc.train import train
+from edc.cli.config import CONF_DIR
+from edc.training.datamodule import EdcDataModule
+from edc.acoustics.room import barron_edc
+from edc.cli.train import train
 
 
 def test_default_model_beats_eyring_on_edt_t20_and_c50(tmp_path):

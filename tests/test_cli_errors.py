@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from edc.errors import entrypoint
-from edc.generate import main as generate_main
-from edc.predict import main as predict_main
-from edc.train import main as train_main
+from edc.cli.entry import entrypoint
+from edc.cli.generate import main as generate_main
+from edc.cli.predict import main as predict_main
+from edc.cli.train import main as train_main
 
 from .conftest import ROOT
 
@@ -106,7 +106,7 @@ CONFIG_CASES = {
     "negative seed": (["seed=-1"], "seed=-1"),
     "negative gradient clipping": (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val=-1"),
     "loss floor at 0 dB": (["loss.floor_db=0"], "loss.floor_db=0: must be a level below 0 dB"),
-    "unknown scaler": (["data.feature_scaler=zscore"], "one of standard, minmax, robust, none"),
+    "unknown scaler": (["model.feature_scaler=zscore"], "one of standard, minmax, robust, none"),
     "no quadrature nodes": (["model.net.direction_nodes=0"], "model.net.direction_nodes=0"),
     "target_fs not dividing": (["data.target_fs=3000"], "does not divide"),
     "duration longer than data": (["data.duration=3.0"], "data.duration"),
@@ -196,7 +196,7 @@ def test_bad_generate_config(case, tmp_path):
 
 @pytest.fixture(scope="module")
 def checkpoint(small_compact, tmp_path_factory):
-    from edc.train import train as train_in_process
+    from edc.cli.train import train as train_in_process
 
     from .test_train import tiny
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from edc.data import FEATURES, load_compact, load_folder, read_features, write_compact
-from edc.datamodule import split_rows
+from edc.data.splits import split_rows
 from edc.errors import EdcInputError
 
 GOOD = [3.5, 4.0, 3.0, 1.4, 2.0, 1.5, 1.0, 1.0, 1.5, 0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.6]
@@ -77,7 +77,7 @@ def test_many_bad_rows_are_summarised(tmp_path):
 
 
 def compact(tmp_path, edcs, meta=None, n=3):
-    write_compact(tmp_path, features_frame(n), edcs, meta or {"edc_fs": 1000})
+    write_compact(tmp_path, features_frame(n), meta or {"edc_fs": 1000}, edcs)
     return tmp_path
 
 

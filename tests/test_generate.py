@@ -10,7 +10,9 @@ import pandas as pd
 
 from edc.acoustics import parameters
 from edc.data import FEATURES, load_compact, validate_features
-from edc.simulate import SamplerRanges, SimulationSettings, build_shoebox, sample_rooms, simulate_room
+from edc.acoustics.simulate import SimulationSettings, build_shoebox, simulate_room
+from edc.data.sampler import SamplerRanges, sample_rooms
+from edc.data.schema import room_of
 
 from .conftest import PAPER6000, ROOT, needs_paper6000
 
@@ -93,7 +95,7 @@ def test_merge_with_missing_shards_says_what_to_do(tmp_path):
 
 
 def test_ray_factor_traces_more_rays_of_the_same_room():
-    room = sample_rooms(1, seed=3, ranges=SamplerRanges(absorption=(0.5, 0.85))).iloc[0]
+    room = room_of(sample_rooms(1, seed=3, ranges=SamplerRanges(absorption=(0.5, 0.85))).iloc[0])
     more = SimulationSettings(ray_factor=4.0)
     assert build_shoebox(room, more).rt_args["n_rays"] == 4 * build_shoebox(room).rt_args["n_rays"]
     curves = np.stack([simulate_room(room, 0)["edc"], simulate_room(room, 0, more)["edc"]]).astype(np.float64)

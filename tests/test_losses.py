@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from edc.losses import (
+from edc.training.losses import (
     AuxiliaryLoss,
     EDCRIRLoss,
     LogEDCLoss,

@@ -4,7 +4,8 @@ import pyroomacoustics as pra
 import pytest
 import torch
 
-from edc import physics
+from edc.acoustics import room as closed_form
+from edc.acoustics.simulate import ISM_ORDER, SIMULATOR_BANDS_HZ, SPEED_OF_SOUND
 
 ROOMS = [  # L W H, source, receiver, f1..f7 (the second clips the 16 kHz band to 0)
     [4.0, 5.5, 3.0, 1.0, 2.0, 1.5, 3.0, 4.5, 1.5, 0.21, 0.32, 0.38, 0.38, 0.36, 0.36, 0.31],
@@ -14,8 +15,8 @@ ROOMS = [  # L W H, source, receiver, f1..f7 (the second clips the 16 kHz band t
 
 
 def shoebox(room):
-    material = pra.Material(energy_absorption={"coeffs": room[9:16], "center_freqs": list(physics.BAND_CENTERS[:7])})
-    box = pra.ShoeBox(room[:3], fs=48000, materials=material, max_order=physics.ISM_ORDER, air_absorption=True)
+    material = pra.Material(energy_absorption={"coeffs": room[9:16], "center_freqs": list(SIMULATOR_BANDS_HZ[:7])})
+    box = pra.ShoeBox(room[:3], fs=48000, materials=material, max_order=ISM_ORDER, air_absorption=True)
     box.add_source(room[3:6])
     box.add_microphone(room[6:9])
     return box
@@ -24,9 +25,9 @@ def shoebox(room):
 @pytest.mark.parametrize("room", ROOMS)
 def test_bands_and_absorption_are_those_pyroomacoustics_simulates(room):
     box = shoebox(room)
-    assert list(box.octave_bands.centers) == list(physics.BAND_CENTERS)
-    np.testing.assert_allclose(physics.AIR_ABSORPTION, box.air_absorption, rtol=1e-12)
-    alpha = physics.band_absorption(torch.tensor(room, dtype=torch.float64)).numpy()
+    assert list(box.octave_bands.centers) == list(SIMULATOR_BANDS_HZ)
+    np.testing.assert_allclose(closed_form.AIR_ABSORPTION, box.air_absorption, rtol=1e-12)
+    alpha = closed_form.band_absorption(torch.tensor(room, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(alpha, box.walls[0].absorption, atol=1e-6)
 
 
@@ -36,7 +37,7 @@ def test_image_sources_match_pyroomacoustics(room):
     box.image_source_model()
     source = box.sources[0]
     theirs = np.linalg.norm(source.images - np.array(room[6:9])[:, None], axis=0)
-    distance, order = physics.image_distances(torch.tensor(room, dtype=torch.float64))
+    distance, order = closed_form.image_distances(torch.tensor(room, dtype=torch.float64))
     assert len(theirs) == len(distance) == 63  # 1 + 6 + 18 + 38 images up to order 3
     np.testing.assert_allclose(np.sort(distance.numpy()), np.sort(theirs), rtol=1e-6)  # pra: float32
     np.testing.assert_array_equal(np.bincount(order.numpy()), np.bincount(source.orders))
@@ -46,16 +47,16 @@ def test_image_sources_match_pyroomacoustics(room):
 
 def test_image_source_edc_sums_the_images_and_never_rises():
     raw = torch.tensor(ROOMS, dtype=torch.float64)
-    ism = physics.image_source_edc(raw, 1000, 200)  # (3, 8, 200)
-    distance, order = physics.image_distances(raw)
-    alpha = physics.band_absorption(raw)
-    air = torch.tensor(physics.AIR_ABSORPTION, dtype=raw.dtype)
+    ism = closed_form.image_source_edc(raw, 1000, 200)  # (3, 8, 200)
+    distance, order = closed_form.image_distances(raw)
+    alpha = closed_form.band_absorption(raw)
+    air = torch.tensor(closed_form.AIR_ABSORPTION, dtype=raw.dtype)
     total = ((1 - alpha[:, None, :]) ** order[:, None] * torch.exp(-air * distance[..., None])
              / distance[..., None] ** 2).sum(1)
     torch.testing.assert_close(ism[..., 0], total)
     assert torch.all(ism.diff(dim=-1) <= 0)
     # order 3 arrives within (max distance - direct) / c: nothing is left after it
-    last = ((distance.amax(-1) - distance.amin(-1)) / physics.SPEED_OF_SOUND * 1000).ceil().long()
+    last = ((distance.amax(-1) - distance.amin(-1)) / SPEED_OF_SOUND * 1000).ceil().long()
     for room, end in enumerate(last):
         assert torch.all(ism[room, :, end + 1:] == 0)
 
@@ -63,9 +64,9 @@ def test_image_source_edc_sums_the_images_and_never_rises():
 def test_fully_absorbing_walls_leave_the_direct_sound_alone():
     room = torch.tensor(ROOMS[0], dtype=torch.float64)
     room[9:16] = 1.0  # the 16 kHz band extrapolates to 1 too
-    ism = physics.image_source_edc(room, 1000, 50)
-    r = physics.geometry(room)[2]
-    air = torch.tensor(physics.AIR_ABSORPTION, dtype=room.dtype)
+    ism = closed_form.image_source_edc(room, 1000, 50)
+    r = closed_form.geometry(room)[2]
+    air = torch.tensor(closed_form.AIR_ABSORPTION, dtype=room.dtype)
     torch.testing.assert_close(ism[:, 0], torch.exp(-air * r) / r**2)
     assert torch.all(ism[:, 1:] == 0)
 
@@ -73,11 +74,11 @@ def test_fully_absorbing_walls_leave_the_direct_sound_alone():
 def test_reverberation_time_closed_form():
     room = torch.tensor(ROOMS[2], dtype=torch.float64)  # a = 0.05 in the 7 bands and at 16 kHz
     volume, surface = 3.2 * 3.7 * 2.6, 2 * (3.2 * 3.7 + 3.2 * 2.6 + 3.7 * 2.6)
-    air = np.array(physics.AIR_ABSORPTION)
+    air = np.array(closed_form.AIR_ABSORPTION)
     sabine = 0.161 * volume / (surface * 0.05 + 4 * air * volume)  # 24 ln10 / 343 = 0.1611
-    np.testing.assert_allclose(physics.reverberation_time(room, "sabine").numpy(), sabine, rtol=2e-3)
-    assert torch.all(physics.reverberation_time(room, "eyring") < physics.reverberation_time(room, "sabine"))
-    assert physics.BAND_ENERGY[-1] > 0.5 and sum(physics.BAND_ENERGY) == pytest.approx(1.0)
+    np.testing.assert_allclose(closed_form.reverberation_time(room, "sabine").numpy(), sabine, rtol=2e-3)
+    assert torch.all(closed_form.reverberation_time(room, "eyring") < closed_form.reverberation_time(room, "sabine"))
+    assert closed_form.BAND_ENERGY[-1] > 0.5 and sum(closed_form.BAND_ENERGY) == pytest.approx(1.0)
 
 
 def _unit_pulse_per_band(box, n=16384):
@@ -91,9 +92,9 @@ def _unit_pulse_per_band(box, n=16384):
 def test_band_coupling_is_the_filter_banks_pulse_energy():
     bands = _unit_pulse_per_band(shoebox(ROOMS[0]))
     theirs = bands @ bands.T
-    ours = physics.band_coupling(torch.zeros(1, dtype=torch.float64)).numpy()
+    ours = closed_form.band_coupling(torch.zeros(1, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(ours, theirs / theirs.sum(), rtol=2e-3, atol=2e-6)
-    np.testing.assert_allclose(ours.sum(1), physics.BAND_ENERGY, rtol=1e-2)  # the bandwidth shares
+    np.testing.assert_allclose(ours.sum(1), closed_form.BAND_ENERGY, rtol=1e-2)  # the bandwidth shares
 
 
 COINCIDING = [  # images that coincide by symmetry (incoherent sums miss by 1-3 dB), and rooms off any grid
@@ -115,14 +116,14 @@ def test_coherent_image_edc_matches_the_simulators_image_sources(room):
     box.ray_tracing_active = False  # (set_ray_tracing is never called: image sources only)
     box.compute_rir()
     energy = np.asarray(box.rir[0][0], dtype=np.float64) ** 2
-    energy = energy[np.argmax(energy >= energy.max() / 100):]  # onset (PROTOCOL)
+    energy = energy[np.argmax(energy >= energy.max() / 100):]  # onset (docs/data.md)
     theirs = _ism_edc_db(np.pad(energy, (0, 4800))[:4800].reshape(100, 48).sum(1))  # 100 ms at 1 kHz
-    sample, coherent = physics.coherent_image_energy(torch.tensor(room, dtype=torch.float64), 1000.0)
+    sample, coherent = closed_form.coherent_image_energy(torch.tensor(room, dtype=torch.float64), 1000.0)
     ours = _ism_edc_db(np.bincount(sample.numpy(), coherent.numpy(), minlength=101)[:100])
     defined = theirs > -40
     assert np.abs(ours - theirs)[defined].mean() < 0.1
-    sample, per_band = physics.image_sources(torch.tensor(room, dtype=torch.float64), 1000.0)
-    shares = torch.tensor(physics.BAND_ENERGY, dtype=torch.float64)
+    sample, per_band = closed_form.image_sources(torch.tensor(room, dtype=torch.float64), 1000.0)
+    shares = torch.tensor(closed_form.BAND_ENERGY, dtype=torch.float64)
     incoherent = _ism_edc_db(np.bincount(sample.numpy(), (per_band @ shares).numpy(), minlength=101)[:100])
     if room is COINCIDING[0] or room is COINCIDING[1]:
         assert np.abs(incoherent - theirs)[defined].mean() > 0.5  # the coincidences are what matters
@@ -131,22 +132,22 @@ def test_coherent_image_edc_matches_the_simulators_image_sources(room):
 @pytest.mark.parametrize("room", ROOMS)
 def test_specular_decay_averages_to_eyring(room):
     raw = torch.tensor(room, dtype=torch.float64)
-    rates, weights = physics.specular_decay_rates(raw)
+    rates, weights = closed_form.specular_decay_rates(raw)
     assert weights.sum().item() == pytest.approx(1.0, abs=1e-12) and torch.all(weights > 0)
-    eyring = physics.DECAY_60_DB / physics.reverberation_time(raw, "eyring")  # mean wall hits S / 4V
+    eyring = closed_form.DECAY_60_DB / closed_form.reverberation_time(raw, "eyring")  # mean wall hits S / 4V
     torch.testing.assert_close((rates * weights).sum(-1), eyring, rtol=1e-3, atol=0)
 
 
 @pytest.mark.parametrize("room", ROOMS)
 def test_specular_decay_matches_random_rays(room):
     raw = torch.tensor(room, dtype=torch.float64)
-    rates, weights = physics.specular_decay_rates(raw)
+    rates, weights = closed_form.specular_decay_rates(raw)
     rays = torch.randn(200_000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     hits = (rays.abs() / rays.norm(dim=-1, keepdim=True) / raw[:3]).sum(-1)  # wall hits per metre
-    wall = -torch.log1p(-physics.band_absorption(raw))
-    air = torch.tensor(physics.AIR_ABSORPTION, dtype=raw.dtype)
+    wall = -torch.log1p(-closed_form.band_absorption(raw))
+    air = torch.tensor(closed_form.AIR_ABSORPTION, dtype=raw.dtype)
     for t in (0.05, 0.2, 0.5):
-        theirs = torch.exp(-physics.SPEED_OF_SOUND * (wall[:, None] * hits + air[:, None]) * t).mean(-1)  # (8,)
+        theirs = torch.exp(-SPEED_OF_SOUND * (wall[:, None] * hits + air[:, None]) * t).mean(-1)  # (8,)
         ours = (weights * torch.exp(-rates * t)).sum(-1)
         kept = theirs > 1e-3  # down to 30 dB, past the T20 range
         torch.testing.assert_close(ours[kept], theirs[kept], rtol=0.03, atol=0)

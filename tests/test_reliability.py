@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from edc.module import EdcModule
-from edc.train import train
+from edc.training.module import EdcModule
+from edc.cli.train import train
 
 from .conftest import ROOT
 from .test_train import tiny
@@ -100,7 +100,7 @@ def test_resume_refuses_other_overrides(small_compact, tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and "'model=lstm' is refused" in result.stderr
     from edc.errors import EdcInputError
-    from edc.train import resume_config
+    from edc.cli.train import resume_config
 
     with pytest.raises(EdcInputError, match="trainer.max_epochs=0"):
         resume_config(tmp_path / "run", ["trainer.max_epochs=0"])

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edc import compare, gpu, monitor
-from edc.run import read_run
+from edc.cli import gpu
+from edc.runs import compare, monitor
+from edc.runs.records import read_run
 
 from .conftest import ROOT
 

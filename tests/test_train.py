@@ -14,9 +14,9 @@ from omegaconf import OmegaConf
 
 import edc
 from edc.errors import EdcInputError
-from edc.evaluate import evaluate
-from edc.predict import predict
-from edc.train import train
+from edc.cli.evaluate import evaluate
+from edc.cli.predict import predict
+from edc.cli.train import train
 
 from .conftest import ROOT
 
@@ -195,10 +195,10 @@ def test_weight_averaging_checkpoints_and_predicts_with_the_average(small_compac
     assert ema._target_ == "pytorch_lightning.callbacks.EMAWeightAveraging" and 0.99 < ema.decay < 1.0
     train(tiny(small_compact, "trainer.max_epochs=2", f"+callbacks.ema._target_={ema._target_}",
                "+callbacks.ema.decay=0.5"), tmp_path)
-    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     average, current = ckpt["state_dict"], ckpt["current_model_state"]
     name = next(k for k in average if k.endswith("band_net.0.weight"))
     assert not torch.allclose(average[name], current[name])  # 6 steps of decay 0.5: the average lags
-    loaded = edc.load(tmp_path / "checkpoints" / "last.ckpt").module.state_dict()
+    loaded = edc.load(tmp_path / "checkpoints" / "last.ckpt").surrogate.state_dict()
     for key, value in average.items():
         torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, equal_nan=True, msg=key)

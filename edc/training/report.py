@@ -4,26 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
 
 from edc import acoustics
-from edc.metrics import PARAMETER_NAMES, UNITS
+from edc.training.metrics import PARAMETER_NAMES, UNITS
 
 console = Console(stderr=False)
-
-
-def print_config(cfg: DictConfig) -> None:
-    """The composed config as a tree, one branch per group."""
-    tree = Tree("config")
-    for key, value in cfg.items():
-        if isinstance(value, DictConfig):
-            tree.add(f"[bold]{key}[/]").add(OmegaConf.to_yaml(value, resolve=True).rstrip())
-        else:
-            tree.add(f"[bold]{key}[/]: {value}")
-    console.print(tree)
 
 
 def metrics_table(metrics: dict, targets: dict, title: str = "test metrics") -> Table:

@@ -6,43 +6,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from edc.data import (
-    FEATURES,
-    GENERATE_HINT,
-    GEOMETRY,
-    RoomDataset,
-    load_compact,
-    load_demo,
-    load_folder,
-)
-from edc.errors import EdcInputError
-
-SPLITS = ("train", "val", "test")
-
-
-def split_rows(dataset: RoomDataset, split_seed: int = 42, split_by: str = "rows",
-               fractions=(0.6, 0.2, 0.2)) -> dict:
-    """Row indices of each split from ``numpy.random.default_rng(split_seed).permutation``.
-
-    ``split_by=rows`` permutes rows (the original framework); ``split_by=configuration``
-    permutes the groups of rows sharing the 9 geometry and position columns, so a
-    configuration never appears in two splits.
-    """
-    rng = np.random.default_rng(split_seed)
-    n = len(dataset)
-    if split_by == "rows":
-        order = rng.permutation(n)
-        cut = np.round(np.cumsum(fractions)[:2] * n).astype(int)
-        parts = np.split(order, cut)
-    elif split_by == "configuration":
-        groups = dataset.features.groupby(GEOMETRY, sort=True).ngroup().to_numpy()
-        n_groups = groups.max() + 1
-        group_order = rng.permutation(n_groups)
-        cut = np.round(np.cumsum(fractions)[:2] * n_groups).astype(int)
-        parts = [np.flatnonzero(np.isin(groups, g)) for g in np.split(group_order, cut)]
-    else:
-        raise EdcInputError(f"data.split_by={split_by!r}: use 'rows' or 'configuration'.")
-    return dict(zip(SPLITS, parts))
+from edc.acoustics.decay_curves import n_samples
+from edc.data.layouts import RoomDataset, load_dataset
+from edc.data.schema import FEATURES
+from edc.data.splits import split_rows
 
 
 class EpochSampler(Sampler):
@@ -78,8 +45,7 @@ class EdcDataModule(pl.LightningDataModule):
     def __init__(self, layout: str = "demo", path: str | None = None, features_csv: str | None = None,
                  edc_dir: str | None = None, source_fs: int = 48000, cache_dir: str | None = None, target_fs: int = 1000, duration: float = 2.0, batch_size: int = 32,
                  eval_batch_size: int = 256, num_workers: int = 0, pin_memory: bool = False,
-                 persistent_workers: bool = False, max_samples: int | None = None,
-                 feature_scaler: str = "standard", target_scaler: str = "standard", split_seed: int = 42,
+                 persistent_workers: bool = False, max_samples: int | None = None, split_seed: int = 42,
                  split_by: str = "rows"):
         super().__init__()
         self.layout, self.path, self.features_csv, self.edc_dir = layout, path, features_csv, edc_dir
@@ -89,27 +55,17 @@ class EdcDataModule(pl.LightningDataModule):
         self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.max_samples, self.split_seed, self.split_by = max_samples, int(split_seed), split_by
-        self.feature_scaler, self.target_scaler = feature_scaler, target_scaler
         self.dataset: RoomDataset | None = None
-        self._check()
-
-    def _check(self) -> None:
-        for key in ("batch_size", "eval_batch_size", "target_fs"):
-            if getattr(self, key) <= 0:
-                raise EdcInputError(f"data.{key}={getattr(self, key)}: must be a positive integer.")
-        if self.duration <= 0:
-            raise EdcInputError(f"data.duration={self.duration}: must be positive (seconds).")
-        if self.max_samples is not None and int(self.max_samples) < 5:
-            raise EdcInputError(f"data.max_samples={self.max_samples}: need at least 5 rooms (or null for all).")
 
     @property
     def n_samples(self) -> int:
-        return int(round(self.duration * self.target_fs))
+        return n_samples(self.duration, self.target_fs)
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        self.dataset = self._load()
+        self.dataset = load_dataset(self.layout, self.path, self.features_csv, self.edc_dir, self.source_fs,
+                                    self.duration, self.cache_dir)
         edcs = self.dataset.on_grid(self.target_fs, self.duration)
         rows = np.arange(len(self.dataset))
         if self.max_samples is not None and int(self.max_samples) < len(rows):
@@ -120,21 +76,6 @@ class EdcDataModule(pl.LightningDataModule):
         self.splits = {k: rows[v] for k, v in split_rows(subset, self.split_seed, self.split_by).items()}
         self.features = torch.as_tensor(self.dataset.features[FEATURES].to_numpy(np.float32))
         self.edcs = torch.as_tensor(edcs)
-
-    def _load(self) -> RoomDataset:
-        if self.layout == "demo":
-            return load_demo()
-        if self.layout == "compact":
-            if not self.path:
-                raise EdcInputError(f"data.path is not set. Fix: data=compact data.path=DIR, or {GENERATE_HINT}.")
-            return load_compact(self.path)
-        if self.layout == "folder":
-            for key in ("features_csv", "edc_dir"):
-                if not getattr(self, key):
-                    raise EdcInputError(f"data.{key} is not set. Fix: data=folder data.features_csv=FILE "
-                                        "data.edc_dir=DIR data.source_fs=48000.")
-            return load_folder(self.features_csv, self.edc_dir, self.source_fs, self.duration, self.cache_dir)
-        raise EdcInputError(f"data.layout={self.layout!r}: use demo, compact or folder.")
 
     def split_ids(self) -> dict:
         """``{split: [room IDs]}`` for the run dir."""

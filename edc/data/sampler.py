@@ -1,4 +1,5 @@
-"""Room simulation per PROTOCOL.md (pyroomacoustics) and the built-in room sampler."""
+"""The built-in room sampler: shoebox rooms in the paper's ranges, continuous, with absorption
+spectra mixed from typical room finishes."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,71 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from edc.acoustics import OCTAVE_BANDS_HZ, energy_decay_curve
-from edc.data import ABSORPTION, DIMENSIONS, FEATURES, RECEIVER, SOURCE
-
-
-@dataclasses.dataclass(frozen=True)
-class SimulationSettings:
-    """PROTOCOL.md: 48 kHz hybrid ISM (order 3) + ray tracing with air absorption.
-
-    ``edc_fs`` is the rate the EDC is stored at (sampled from the ``sim_fs`` curve),
-    ``duration`` its length in s.
-    """
-
-    sim_fs: int = 48000
-    edc_fs: int = 1000
-    duration: float = 2.0
-    max_order: int = 3
-    air_absorption: bool = True
-    ray_tracing: bool = True
-    ray_factor: float = 1.0  # rays traced, relative to pyroomacoustics' default count (about 20 V, V in m3)
-    octave_bands: bool = True  # also the 7 octave-band EDCs (PROTOCOL, pyfar's filter bank)
-    keep_rir: bool = False
-
-
-def build_shoebox(room: dict, settings: SimulationSettings = SimulationSettings()):
-    """The ``pyroomacoustics.ShoeBox`` of ``room`` (16 feature names) with its source and microphone, not simulated."""
-    import pyroomacoustics as pra
-
-    material = pra.Material(energy_absorption={"coeffs": [float(room[c]) for c in ABSORPTION],
-                                               "center_freqs": list(OCTAVE_BANDS_HZ)})
-    shoebox = pra.ShoeBox([float(room[c]) for c in DIMENSIONS], fs=settings.sim_fs, materials=material,
-                          max_order=settings.max_order, air_absorption=settings.air_absorption,
-                          ray_tracing=settings.ray_tracing)
-    shoebox.add_source([float(room[c]) for c in SOURCE])
-    shoebox.add_microphone([float(room[c]) for c in RECEIVER])
-    if settings.ray_tracing and settings.ray_factor != 1.0:
-        shoebox.set_ray_tracing(n_rays=int(settings.ray_factor * shoebox.rt_args["n_rays"]))  # PROTOCOL: int()
-    return shoebox
-
-
-def simulate_room(room: dict, seed: int, settings: SimulationSettings = SimulationSettings()) -> dict:
-    """Simulate one shoebox room and return its EDC (and optional band EDCs, RIR).
-
-    Args:
-        room: mapping with the 16 feature names (m; absorption f1..f7 at 125-8000 Hz).
-        seed: ``pyroomacoustics.random.seed`` value (seeds numpy and the C++ ray tracer).
-
-    Returns:
-        ``{"edc": (duration*edc_fs,) float32, "band_edcs": (7, n) float32 (optional),
-        "rir": (n_rir,) float32 (optional)}``.
-    """
-    import pyroomacoustics as pra
-
-    pra.random.seed(int(seed))
-    shoebox = build_shoebox(room, settings)
-    shoebox.compute_rir()
-    rir = np.asarray(shoebox.rir[0][0], dtype=np.float64)
-    step = settings.sim_fs // settings.edc_fs
-    out = {"edc": energy_decay_curve(rir, settings.sim_fs, settings.duration)[::step].astype(np.float32)}
-    if settings.octave_bands:
-        bands = energy_decay_curve(rir, settings.sim_fs, settings.duration, octave_bands=True)
-        out["band_edcs"] = bands[:, ::step].astype(np.float32)
-    if settings.keep_rir:
-        out["rir"] = rir.astype(np.float32)
-    return out
-
+from edc.data.schema import FEATURES
 
 # Octave-band (125 Hz - 8 kHz) absorption of typical room finishes, in the range of
 # the paper's 30 cases; the sampler mixes them at random.

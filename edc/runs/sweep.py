@@ -9,9 +9,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from edc.io import atomic_path
-from edc.run import read_run
-
-METRIC_COLUMNS = ["edt_mae", "t20_mae", "c50_mae", "edt_r2", "t20_r2", "c50_r2", "edc_db_mae"]
+from edc.runs.records import METRICS, read_run
 
 
 def job_rows(sweep_dir: Path) -> pd.DataFrame:
@@ -21,8 +19,8 @@ def job_rows(sweep_dir: Path) -> pd.DataFrame:
         overrides = OmegaConf.load(job / ".hydra" / "overrides.yaml") if (job / ".hydra" / "overrides.yaml").is_file() else []
         run = read_run(job)
         rows.append({"job": int(job.name), "overrides": " ".join(overrides), "status": run["status"],
-                     **{k: run.get(k) for k in METRIC_COLUMNS}})
-    return pd.DataFrame(rows, columns=["job", "overrides", "status"] + METRIC_COLUMNS)
+                     **{k: run.get(k) for k in METRICS}})
+    return pd.DataFrame(rows, columns=["job", "overrides", "status"] + METRICS)
 
 
 def write_summary(sweep_dir) -> pd.DataFrame:

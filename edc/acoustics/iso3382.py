@@ -1,10 +1,10 @@
-"""Energy decay curves and ISO 3382-1 room-acoustic parameters.
+"""ISO 3382-1 room-acoustic parameters of energy decay curves (EDT, T20, T30, C50, C80, D50).
 
 One implementation in torch serves numpy and torch inputs alike: numpy arrays go
 in and come out as numpy (float64), torch tensors stay tensors and keep their
 autograd graph, so the losses can differentiate through T20 and C50.
 
-Conventions follow ``pyrato`` (the test oracle) and ``PROTOCOL.md``:
+Conventions follow ``pyrato`` (the test oracle) and ``docs/data.md``:
 
 * ``edc`` is linear energy of shape ``(..., n_samples)`` sampled at ``fs`` Hz,
   with ``L(t) = 10 log10(E(t) / E(0))`` in dB.
@@ -21,21 +21,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # nominal mid-band frequencies (IEC 61260-1)
-FILTER_ORDER = 6  # Butterworth order of each octave band-pass (PROTOCOL)
-
 # (upper, lower) level limits in dB of each decay-time estimator (ISO 3382-1).
 DECAY_LIMITS_DB = {"edt": (-0.1, -10.1), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
 
 
-def _as_tensor(x):
+def to_tensor(x):
     """Return ``(tensor, was_numpy)``; numpy input becomes float64 torch."""
     if isinstance(x, torch.Tensor):
         return x, False
     return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
 
 
-def _out(x: torch.Tensor, was_numpy: bool):
+def from_tensor(x: torch.Tensor, was_numpy: bool):
     return x.detach().cpu().numpy() if was_numpy else x
 
 
@@ -63,8 +60,8 @@ def decay_time(edc, fs: float, upper_db: float, lower_db: float):
     Returns:
         ``(...)`` decay times in s extrapolated to 60 dB; NaN where undefined.
     """
-    edc, was_numpy = _as_tensor(edc)
-    return _out(_fitted_decay_time(*_fit_inputs(edc), fs, upper_db, lower_db), was_numpy)
+    edc, was_numpy = to_tensor(edc)
+    return from_tensor(_fitted_decay_time(*_fit_inputs(edc), fs, upper_db, lower_db), was_numpy)
 
 
 def _fit_inputs(edc: torch.Tensor) -> tuple:
@@ -144,7 +141,7 @@ def t30(edc, fs: float):
 
 def _early_energy_ratio(edc, fs: float, early_time_limit_ms: float):
     """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit."""
-    edc, was_numpy = _as_tensor(edc)
+    edc, was_numpy = to_tensor(edc)
     index = int(round(early_time_limit_ms * 1e-3 * fs))
     if not 0 < index < edc.shape[-1]:
         raise ValueError(f"early time limit {early_time_limit_ms} ms is outside the EDC "
@@ -155,13 +152,13 @@ def _early_energy_ratio(edc, fs: float, early_time_limit_ms: float):
 def clarity(edc, fs: float, early_time_limit_ms: float = 50.0):
     """Clarity ``C_te = 10 log10(E(0) / E(te) - 1)`` in dB, shape ``(...)``."""
     late, was_numpy = _early_energy_ratio(edc, fs, early_time_limit_ms)
-    return _out(10.0 * torch.log10(1.0 / late - 1.0), was_numpy)
+    return from_tensor(10.0 * torch.log10(1.0 / late - 1.0), was_numpy)
 
 
 def definition(edc, fs: float, early_time_limit_ms: float = 50.0):
     """Definition ``D_te = 1 - E(te) / E(0)`` (fraction of energy before te), ``(...)``."""
     late, was_numpy = _early_energy_ratio(edc, fs, early_time_limit_ms)
-    return _out(1.0 - late, was_numpy)
+    return from_tensor(1.0 - late, was_numpy)
 
 
 def c50(edc, fs: float):
@@ -185,67 +182,7 @@ PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50":
 def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
     """All named parameters of ``edc`` as ``{name: (...)}`` (what the decay-time fits read is
     computed once for all of them)."""
-    tensor, was_numpy = _as_tensor(edc)
+    tensor, was_numpy = to_tensor(edc)
     fit = _fit_inputs(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
-    return {name: _out(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)
+    return {name: from_tensor(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)
             if name in DECAY_LIMITS_DB else PARAMETERS[name](edc, fs) for name in names}
-
-
-def energy_decay_curve(rir, fs: float, duration: float = 2.0, octave_bands: bool = False):
-    """Onset-aligned Schroeder energy decay curve of room impulse responses.
-
-    Onset is the first sample whose energy ``h^2`` is within 20 dB of its maximum
-    (ISO 3382-1, A.3.4); samples before it are dropped. ``E(t) = sum_{tau>=t} h^2``
-    over the whole RIR, normalised to ``E(0) = 1``, then cut or zero-padded to
-    ``duration`` seconds.
-
-    Args:
-        rir: ``(..., n_rir)`` impulse responses, numpy or torch.
-        fs: sampling rate in Hz.
-        duration: length of the returned EDC in s.
-        octave_bands: if True, filter the whole RIR into the octave bands 125 Hz to
-            8 kHz first (:func:`octave_filter_bank`), cut every band at the broadband
-            onset and return ``(..., 7, n_samples)``.
-
-    Returns:
-        ``(..., n_samples)`` linear-energy EDCs with ``n_samples = round(duration * fs)``
-        (float64 for numpy input).
-    """
-    rir, was_numpy = _as_tensor(rir)
-    energy = rir * rir
-    onset = torch.argmax((energy >= energy.amax(-1, keepdim=True) * 1e-2).to(torch.int8), dim=-1)
-    if octave_bands:
-        energy = _octave_band_energy(rir, fs)
-        onset = onset.unsqueeze(-1)
-    # Reverse cumulative sum: the order that reproduces the shared data bit for bit.
-    tail = torch.flip(torch.cumsum(torch.flip(energy, (-1,)), -1), (-1,))
-    n_out = int(round(duration * fs))
-    index = onset.unsqueeze(-1) + torch.arange(n_out, device=rir.device)
-    inside = index < energy.shape[-1]
-    curve = torch.gather(tail, -1, index.clamp(max=energy.shape[-1] - 1).expand(*tail.shape[:-1], n_out))
-    curve = torch.where(inside, curve, torch.zeros_like(curve))
-    curve = curve / curve[..., :1]
-    return _out(curve, was_numpy)
-
-
-def octave_filter_bank(fs: float):
-    """PROTOCOL's octave filter bank: pyfar's IEC 61260-1 octave bands 125 Hz to 8 kHz, Butterworth
-    band-passes of order 6 (second-order sections, applied causally from sample 0), a
-    ``pyfar.FilterSOS`` with 7 channels."""
-    import pyfar
-
-    return pyfar.dsp.filter.fractional_octave_bands(None, num_fractions=1, sampling_rate=int(fs),
-                                                    frequency_range=(OCTAVE_BANDS_HZ[0], OCTAVE_BANDS_HZ[-1]),
-                                                    order=FILTER_ORDER)
-
-
-def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
-    """``(..., 7, n)`` squared octave-band RIRs (:func:`octave_filter_bank` on the whole RIR)."""
-    import pyfar
-
-    h = rir.detach().cpu().numpy().astype(np.float64)
-    lead, n = h.shape[:-1], h.shape[-1]
-    bands = octave_filter_bank(fs).process(pyfar.Signal(h.reshape(-1, n), int(fs))).time  # (7, m, n)
-    bands = np.moveaxis(bands, 0, 1).reshape(*lead, len(OCTAVE_BANDS_HZ), n)
-    filtered = torch.as_tensor(bands, dtype=rir.dtype, device=rir.device)
-    return filtered * filtered

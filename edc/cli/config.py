@@ -1,20 +1,29 @@
-"""Checks of a composed run config that Hydra cannot make: values, not structure."""
+"""Where the configs are, and the one table of checks for every config value of every command
+(values, not structure: Hydra checks that).
+
+A key a command's config does not have is skipped, so one table serves train, evaluate, predict
+and generate.
+"""
 from __future__ import annotations
 
+import importlib.resources
 import math
-from pathlib import Path
+from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from edc.errors import EdcInputError
-from edc.targets import SCALERS
+from edc.models.scaling import REPRESENTATIONS, SCALERS
 
 # ${edc.either:VALUE,DEFAULT}: VALUE unless it is null. (oc.select returns a null value as
 # is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
 OmegaConf.register_new_resolver("edc.either", lambda value, default: default if value is None else value,
                                 replace=True)
+# ${edc.unless:VALUE,DEFAULT}: DEFAULT while VALUE is null, else null.
+OmegaConf.register_new_resolver("edc.unless", lambda value, default: default if value is None else None,
+                                replace=True)
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")  # absolute: works however edc is imported
+CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
@@ -48,6 +57,16 @@ def optional(test):
     return lambda value: value is None or test(value)
 
 
+def one_of(choices):
+    """A test: a value among ``choices``."""
+    return lambda value: value in choices
+
+
+def interval(high: float):
+    """A test: ``[min, max]`` with ``0 < min <= max <= high``."""
+    return lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v)) and 0 < v[0] <= v[1] <= high
+
+
 # key: (test of a value that is set, what the value must be). A key the run does not have is skipped.
 RANGES = {
     "seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
@@ -59,9 +78,12 @@ RANGES = {
     "data.batch_size": (count(1), "a positive integer"),
     "data.eval_batch_size": (count(1), "a positive integer"),
     "data.target_fs": (count(1), "a positive integer"),
-    "data.max_samples": (optional(count(1)), "a positive integer, or null for all rooms"),
-    "data.feature_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
-    "data.target_scaler": (lambda v: v in SCALERS, f"one of {', '.join(SCALERS)}"),
+    "data.duration": (more_than(0), "a positive number of seconds"),
+    "data.max_samples": (optional(count(5)), "at least 5 rooms (3 to train, one each to validate and test), "
+                                             "or null for all rooms"),
+    "model.feature_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
+    "model.target_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
+    "model.target": (one_of(REPRESENTATIONS), f"one of {', '.join(REPRESENTATIONS)} (the space the network predicts in)"),
     "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
                         "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
                         "training; 0.1 is the default)"),
@@ -73,6 +95,26 @@ RANGES = {
     "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
     "divergence.factor": (more_than(1), "a number > 1"),
     "divergence.patience": (count(1), "a positive integer"),
+    # edc.evaluate
+    "subset": (one_of(("test", "all")), "'test' (the checkpoint's split) or 'all' (every row)"),
+    # edc.generate
+    "n_rooms": (optional(count(1)), "a positive number of rooms"),
+    "workers": (optional(count(1)), "a positive number of processes, or null for all cores"),
+    "chunk_size": (count(1), "a positive number of rooms"),
+    "n_shards": (count(1), "a positive integer"),
+    "shard": (count(0), "an integer >= 0"),
+    "simulation.sim_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.duration": (more_than(0), "a positive number of seconds"),
+    "simulation.max_order": (count(0), "an integer >= 0"),
+    "simulation.ray_factor": (more_than(0), "> 0 (rays relative to the simulator's default count; the data "
+                                            "specification uses 1)"),
+    **{f"sampler.{k}": (interval(math.inf), "[min, max] in m with 0 < min <= max") for k in ("length", "width", "height")},
+    "sampler.absorption": (interval(1.0), "[min, max] with 0 < min <= max <= 1"),
+    "sampler.position_height": (more_than(0), "a positive height in m"),
+    "sampler.wall_margin": (at_least(0), "a distance >= 0 in m"),
+    "sampler.min_distance": (at_least(0), "a distance >= 0 in m"),
+    "sampler.profile_concentration": (more_than(0), "a positive Dirichlet concentration"),
 }
 
 
@@ -87,7 +129,7 @@ def _value(cfg: DictConfig, key: str):
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise :class:`EdcInputError` naming the config key, the value and the fix."""
+    """Check a training config: raise :class:`EdcInputError` naming the config key, the value and the fix."""
     loss_target = str(cfg.loss.get("_target_", ""))
     given = [k for k in REGION_WEIGHTS if k in cfg.loss]
     if given and not loss_target.endswith("WeightedEDCLoss"):
@@ -97,7 +139,7 @@ def validate(cfg: DictConfig) -> None:
     check(cfg, RANGES)
 
 
-def check(cfg: DictConfig, ranges: dict) -> None:
+def check(cfg: DictConfig, ranges: dict = RANGES) -> None:
     """Raise :class:`EdcInputError` for the first key of ``ranges`` (``key: (test, what the value must
     be)``) whose value in ``cfg`` fails its test; keys ``cfg`` does not have are skipped."""
     for key, (accepts, requirement) in ranges.items():

@@ -1,4 +1,4 @@
-"""Room datasets: the *folder* and *compact* layouts, validation, cache, fingerprint.
+"""Room datasets on disk: the *compact* and *folder* layouts, the memory-mapped cache, the fingerprint.
 
 * *compact* (written by ``python -m edc.generate``; ``../shared/data/paper6000``):
   ``features.csv`` (``ID`` + 16 features), ``edcs.npy`` ``(n_rooms, n_samples)``
@@ -6,33 +6,23 @@
 * *folder* (what users already have): a features CSV and a folder of ``<ID>.npy``
   EDCs at ``source_fs`` Hz, any length (cut or zero-padded to ``duration``). The
   first load validates every file and writes one memory-mapped cache.
-
-Every problem raises :class:`edc.errors.EdcInputError` naming the file, the rows
-and the fix.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from edc.acoustics.decay_curves import n_samples as samples_of
+from edc.data.schema import FEATURES, GENERATE_HINT
+from edc.data.validation import read_features, validate_edcs
 from edc.errors import EdcInputError, describe_rows
 from edc.io import atomic_path, write_json
-
-DIMENSIONS = ["Length", "Width", "Height"]
-SOURCE = ["Source_X", "Source_Y", "Source_Z"]
-RECEIVER = ["Receiver_X", "Receiver_Y", "Receiver_Z"]
-ABSORPTION = [f"f{k}" for k in range(1, 8)]
-FEATURES = DIMENSIONS + SOURCE + RECEIVER + ABSORPTION  # 16 model inputs
-GEOMETRY = DIMENSIONS + SOURCE + RECEIVER  # rows sharing these share a configuration
-OPTIONAL_COLUMNS = ["seed"]
-GENERATE_HINT = ("generate data with `python -m edc.generate n_rooms=N out_dir=DIR` (for the paper's 6000 rooms: "
-                 "`python -m edc.generate features_csv=roomFeaturesDataset.csv out_dir=DIR`, the features table "
-                 "published with arXiv 2509.24769)")
 
 
 @dataclasses.dataclass
@@ -64,7 +54,7 @@ class RoomDataset:
         Sampling (not averaging) keeps the curve exact at the grid times.
         """
         step = sampling_step(self.edc_fs, target_fs, self.source)
-        n_samples = int(round(duration * target_fs))
+        n_samples = samples_of(duration, target_fs)
         available = -(-self.edcs.shape[1] // step)
         if n_samples > available:
             raise EdcInputError(
@@ -93,119 +83,6 @@ def sampling_step(edc_fs: int, target_fs: int, source: str = "data") -> int:
             f"{source}: data.target_fs={target_fs} Hz does not divide the stored rate {edc_fs} Hz. "
             f"Fix: choose a divisor of {edc_fs}, e.g. {divisors[:4] or [edc_fs]}.")
     return edc_fs // target_fs
-
-
-# ---------------------------------------------------------------- features CSV
-
-
-def read_features(path) -> pd.DataFrame:
-    """Read and validate a features CSV (``ID`` + the 16 columns; optional ``seed``).
-
-    Returns:
-        DataFrame with ``ID`` (str), the 16 features (float64) and ``seed`` if given.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise EdcInputError(f"{path}: features CSV not found. Fix: check the path, or {GENERATE_HINT}.")
-    try:
-        frame = pd.read_csv(path, dtype={"ID": str})
-    except pd.errors.EmptyDataError:
-        raise EdcInputError(f"{path}: the file is empty. Fix: write a header `ID,{','.join(FEATURES)}` "
-                            "and one row per room.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
-        raise EdcInputError(f"{path}: cannot be parsed as CSV ({err}). Fix: save it as comma-separated text.") from None
-    return validate_features(frame, str(path))
-
-
-def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Check columns, numbers, geometry and absorption; return a clean copy."""
-    expected = ["ID"] + FEATURES
-    missing = [c for c in expected if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in expected + OPTIONAL_COLUMNS]
-    if missing or extra:
-        parts = ([f"missing columns {missing}"] if missing else []) + ([f"unexpected columns {extra}"] if extra else [])
-        raise EdcInputError(f"{source}: {' and '.join(parts)}. Fix: the header must be "
-                            f"`ID,{','.join(FEATURES)}` (an integer `seed` column is optional).")
-    if frame.empty:
-        raise EdcInputError(f"{source}: the header is there but no rooms follow. Fix: add one row per room.")
-    frame = frame.copy()
-    frame["ID"] = frame["ID"].astype(str)
-    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # CSV line numbers (header = 1)
-
-    def fail(mask, what, fix):
-        bad = frame.index[np.asarray(mask)]
-        rows = [f"{frame.at[i, 'ID']} (line {line[i]})" for i in bad]
-        raise EdcInputError(f"{source}: {what} in {len(bad)} row(s): {describe_rows(rows)}. Fix: {fix}.")
-
-    numbers = {}
-    for column in FEATURES + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        text = values.isna() & frame[column].notna()
-        if text.any():
-            fail(text, f"text in number column {column!r}", f"write plain numbers in {column!r}")
-        numbers[column] = values.astype(np.float64)
-    for column, values in numbers.items():
-        frame[column] = values
-    values = frame[FEATURES].to_numpy()
-    if not np.isfinite(values).all():
-        fail(~np.isfinite(values).all(1), "NaN, empty or infinite values", "fill every feature with a finite number")
-    if frame["ID"].duplicated().any():
-        fail(frame["ID"].duplicated(keep=False), "duplicate IDs", "give every room a unique ID")
-    dims = frame[DIMENSIONS].to_numpy()
-    if (dims <= 0).any():
-        fail((dims <= 0).any(1), "non-positive room dimensions (Length, Width, Height)", "use dimensions > 0 m")
-    for name, cols in (("source", SOURCE), ("receiver", RECEIVER)):
-        pos = frame[cols].to_numpy()
-        outside = ((pos <= 0) | (pos >= dims)).any(1)
-        if outside.any():
-            fail(outside, f"{name} outside the room", f"put {cols} strictly inside (0, Length/Width/Height) m")
-    same = np.isclose(frame[SOURCE].to_numpy(), frame[RECEIVER].to_numpy()).all(1)
-    if same.any():
-        fail(same, "source and receiver at the same point", "move the receiver away from the source")
-    alpha = frame[ABSORPTION].to_numpy()
-    bad_alpha = ((alpha <= 0) | (alpha > 1)).any(1)
-    if bad_alpha.any():
-        fail(bad_alpha, "absorption coefficients f1..f7 outside (0, 1]", "use energy absorption in (0, 1]")
-    if "seed" in frame.columns:
-        frame["seed"] = frame["seed"].astype(np.int64)
-    return frame.reset_index(drop=True)
-
-
-# ---------------------------------------------------------------- EDC checks
-
-
-def validate_edcs(edcs: np.ndarray, ids, source: str, tolerance: float = 1e-6) -> None:
-    """Check ``(n_rooms, n_samples)`` linear-energy EDCs: finite, >= 0, start at 1, non-increasing.
-
-    Works in chunks, so memory maps of any size are fine.
-    """
-    if edcs.ndim != 2:
-        raise EdcInputError(f"{source}: EDCs must be a 2-D array (n_rooms, n_samples), got shape {edcs.shape}. "
-                            "Fix: stack one curve per row.")
-    if edcs.dtype.kind != "f":
-        raise EdcInputError(f"{source}: EDCs have dtype {edcs.dtype}; expected float32 or float64 linear energy. "
-                            "Fix: save them with `np.save(path, edcs.astype(np.float32))`.")
-    problems = {"NaN or infinite values": [], "negative values (dB instead of linear energy?)": [],
-                "curve not starting at 1 (normalise so E(0) = 1)": [], "increasing curve (an EDC never rises)": []}
-    for start in range(0, len(edcs), 256):
-        chunk = np.asarray(edcs[start : start + 256], dtype=np.float64)
-        idx = np.arange(start, start + len(chunk))
-        finite = np.isfinite(chunk).all(1)
-        problems["NaN or infinite values"] += list(idx[~finite])
-        chunk = np.where(np.isfinite(chunk), chunk, 0.0)
-        problems["negative values (dB instead of linear energy?)"] += list(idx[finite & (chunk < 0).any(1)])
-        problems["curve not starting at 1 (normalise so E(0) = 1)"] += list(idx[finite & (np.abs(chunk[:, 0] - 1) > 1e-4)])
-        rising = (np.diff(chunk, axis=1) > tolerance).any(1)
-        problems["increasing curve (an EDC never rises)"] += list(idx[finite & rising])
-    for what, rows in problems.items():
-        if rows:
-            labels = [str(ids[i]) for i in rows]
-            raise EdcInputError(f"{source}: {what} in {len(rows)} curve(s): {describe_rows(labels)}. "
-                                "Fix: store the onset-aligned Schroeder EDC in linear energy, E(0) = 1, "
-                                "non-increasing (see README, data layouts).")
-
-
-# ---------------------------------------------------------------- layouts
 
 
 def load_compact(path) -> RoomDataset:
@@ -261,7 +138,7 @@ def load_folder(features_csv, edc_dir, source_fs: int = 48000, duration: float =
     if missing:
         raise EdcInputError(f"{edc_dir}: {len(missing)} EDC file(s) missing for rooms of {features_csv}: "
                             f"{describe_rows(missing)}. Fix: add them or drop those rows from the CSV.")
-    n_samples = int(round(duration * source_fs))
+    n_samples = samples_of(duration, source_fs)
     key = _folder_cache_key(features, files, source_fs, n_samples)
     cache = Path(cache_dir) if cache_dir else edc_dir / ".edc_cache"
     cached = cache / f"edcs-{key}.npy"
@@ -311,47 +188,47 @@ def _read_edc_file(f: Path) -> np.ndarray:
     return curve
 
 
-def write_compact(out_dir, features: pd.DataFrame, edcs: np.ndarray, meta: dict) -> None:
-    """Write a compact dataset; each file appears atomically (meta.json last)."""
+def write_compact(out_dir, features: pd.DataFrame, meta: dict, edcs=None, band_edcs=None) -> None:
+    """Write a compact dataset, each file atomically and ``meta.json`` last; ``edcs`` ``(n, n_samples)``
+    and ``band_edcs`` ``(n, 7, n_samples)`` (float32) where given, else already in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "features.csv") as tmp:
         features.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "edcs.npy", suffix=".npy") as tmp:
-        np.save(tmp, np.asarray(edcs, dtype=np.float32))
+    for name, curves in (("edcs", edcs), ("band_edcs", band_edcs)):
+        if curves is not None:
+            with atomic_path(out_dir / f"{name}.npy", suffix=".npy") as tmp:
+                np.save(tmp, np.asarray(curves, dtype=np.float32))
     write_json(out_dir / "meta.json", meta)
 
-
-# ---------------------------------------------------------------- built-in demo data
 
 DEMO_DIR = Path(__file__).parent / "demo_data"
 
 
-def _shuffle_bytes(edcs: np.ndarray) -> bytes:
-    """float32 bytes grouped by significance: smooth curves then compress ~1.8x with zlib."""
-    return np.ascontiguousarray(np.asarray(edcs, np.float32).view(np.uint8).reshape(-1, 4).T).tobytes()
-
-
-def write_demo(source_dir, out_dir=DEMO_DIR) -> None:
-    """Pack a compact dataset as the built-in demo (``features.csv``, ``edcs.zlib``, ``meta.json``)."""
-    import zlib
-
-    data = load_compact(source_dir)
-    out_dir = Path(out_dir)
-    with atomic_path(out_dir / "edcs.zlib") as tmp:
-        tmp.write_bytes(zlib.compress(_shuffle_bytes(np.asarray(data.edcs)), 9))
-    with atomic_path(out_dir / "features.csv") as tmp:
-        data.features.to_csv(tmp, index=False)
-    write_json(out_dir / "meta.json", {**data.meta, "shape": list(data.edcs.shape)})
-
-
 def load_demo() -> RoomDataset:
     """The built-in demo rooms (made by ``edc.generate``; shipped inside the package)."""
-    import zlib
-
     meta = json.loads((DEMO_DIR / "meta.json").read_text())
     n_rooms, n_samples = meta["shape"]
     planes = np.frombuffer(zlib.decompress((DEMO_DIR / "edcs.zlib").read_bytes()), np.uint8)
     edcs = np.ascontiguousarray(planes.reshape(4, -1).T).view(np.float32).reshape(n_rooms, n_samples)
     features = read_features(DEMO_DIR / "features.csv")
     return RoomDataset(features["ID"].to_numpy(), features, edcs, meta["edc_fs"], "built-in demo data", meta)
+
+
+def load_dataset(layout: str, path=None, features_csv=None, edc_dir=None, source_fs: int = 48000,
+                 duration: float = 2.0, cache_dir=None) -> RoomDataset:
+    """The rooms of ``layout``: ``demo`` (built in), ``compact`` (``path``) or ``folder`` (``features_csv``,
+    ``edc_dir`` at ``source_fs`` Hz, cut or padded to ``duration`` s; cache in ``cache_dir``)."""
+    if layout == "demo":
+        return load_demo()
+    if layout == "compact":
+        if not path:
+            raise EdcInputError(f"data.path is not set. Fix: data=compact data.path=DIR, or {GENERATE_HINT}.")
+        return load_compact(path)
+    if layout == "folder":
+        for key, value in (("features_csv", features_csv), ("edc_dir", edc_dir)):
+            if not value:
+                raise EdcInputError(f"data.{key} is not set. Fix: data=folder data.features_csv=FILE "
+                                    "data.edc_dir=DIR data.source_fs=48000.")
+        return load_folder(features_csv, edc_dir, source_fs, duration, cache_dir)
+    raise EdcInputError(f"data.layout={layout!r}: use demo, compact or folder.")

@@ -1,8 +1,9 @@
-"""Training losses. Each is ``loss(pred, target, ctx) -> (value, logs)``.
+"""Training losses. Each is ``loss(pred, target, ctx) -> (value, terms)``.
 
 ``pred`` and ``target`` are ``(batch, n)`` in the model's target space; ``ctx``
 (:class:`LossContext`) carries the unscaled target EDC (linear energy), a
-differentiable ``decode`` from target space to linear EDC, and the grid rate.
+differentiable ``decode`` from target space to linear EDC, and the grid rate. ``terms``
+are the parts of a loss of several terms, logged per epoch as ``<stage>/<term>``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import torch
 from torch import nn
 
 from edc import acoustics
+
+EDT_REGION_DB = (0.0, -10.0)  # the first 10 dB of decay, which EDT describes (its fit runs -0.1 to -10.1 dB)
 
 
 @dataclasses.dataclass
@@ -34,8 +37,7 @@ class MSELoss(nn.Module):
     """Mean squared error in target space."""
 
     def forward(self, pred, target, ctx: LossContext):
-        value = _mse(pred, target)
-        return value, {"mse": value.detach()}
+        return _mse(pred, target), {}
 
 
 class EDCRIRLoss(nn.Module):
@@ -54,9 +56,9 @@ class EDCRIRLoss(nn.Module):
 class WeightedEDCLoss(nn.Module):
     """Squared error weighted per sample by the ISO 3382-1 region it informs.
 
-    Regions are found on the unscaled target: ``edt_weight`` where the target is
-    between 0 and -10 dB, ``t20_weight`` between -5 and -25 dB, ``c50_weight`` in
-    the first 50 ms; ``base_weight`` elsewhere. Where regions overlap the largest
+    Regions are found on the unscaled target: ``edt_weight`` in the first 10 dB of decay
+    (``EDT_REGION_DB``), ``t20_weight`` between T20's fit limits (-5 and -25 dB),
+    ``c50_weight`` in the first 50 ms; ``base_weight`` elsewhere. Where regions overlap the largest
     weight applies.
     """
 
@@ -70,8 +72,9 @@ class WeightedEDCLoss(nn.Module):
         """``(batch, n)`` weights from the target's level and the sample times."""
         level = acoustics.level_db(ctx.target_edc)
         t = torch.arange(level.shape[-1], device=level.device) / ctx.fs
-        regions = [((level <= 0) & (level >= -10), self.edt_weight),
-                   ((level <= -5) & (level >= -25), self.t20_weight),
+        (edt_upper, edt_lower), (t20_upper, t20_lower) = EDT_REGION_DB, acoustics.DECAY_LIMITS_DB["t20"]
+        regions = [((level <= edt_upper) & (level >= edt_lower), self.edt_weight),
+                   ((level <= t20_upper) & (level >= t20_lower), self.t20_weight),
                    ((t < 0.05).expand_as(level), self.c50_weight)]
         inside = torch.zeros_like(level, dtype=torch.bool)
         weight = torch.full_like(level, -torch.inf)
@@ -82,8 +85,7 @@ class WeightedEDCLoss(nn.Module):
 
     def forward(self, pred, target, ctx: LossContext):
         weights = self.sample_weights(ctx)
-        value = torch.mean(weights * (pred - target) ** 2)
-        return value, {"weighted_mse": value.detach()}
+        return torch.mean(weights * (pred - target) ** 2), {}
 
 
 class AuxiliaryLoss(nn.Module):
@@ -127,10 +129,10 @@ class LogEDCLoss(nn.Module):
         target_db = _level_db(ctx.target_edc, self.floor_db)
         weights = 1.0 + self.early_weight * (target_db > self.early_db).to(target_db.dtype)
         level = torch.mean(weights * (pred_db - target_db) ** 2)
-        logs = {"db_mse": level.detach()}
+        logs = {}
         if self.slope_weight:
             per_ms = ctx.fs / 1000.0  # slopes in dB/ms, whatever the grid
             slope = _mse(torch.diff(pred_db, dim=-1) * per_ms, torch.diff(target_db, dim=-1) * per_ms)
+            logs = {"db_mse": level.detach(), "slope_mse": slope.detach()}
             level = level + self.slope_weight * slope
-            logs["slope_mse"] = slope.detach()
         return level, logs

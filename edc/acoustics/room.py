@@ -1,4 +1,4 @@
-"""Closed-form room acoustics of the simulator: octave bands, image sources, Sabine/Eyring, Barron.
+"""Closed-form room acoustics of the simulator: its bands, image sources, Sabine/Eyring, Barron.
 
 pyroomacoustics (48 kHz) simulates 8 octave bands: the 7 given (125 Hz - 8 kHz) and a
 16 kHz band whose wall absorption it extrapolates linearly in log2 frequency from the
@@ -16,7 +16,8 @@ import math
 
 import torch
 
-BAND_CENTERS = (125, 250, 500, 1000, 2000, 4000, 8000, 16000)  # Hz
+from edc.acoustics.simulate import ISM_ORDER, SIM_FS, SPEED_OF_SOUND
+
 # Energy attenuation of air in 1/m per band: pyroomacoustics' default (20 °C, 30-50 % humidity).
 AIR_ABSORPTION = (0.1e-3, 0.3e-3, 0.6e-3, 1.0e-3, 1.9e-3, 5.8e-3, 20.3e-3, 34.8e-3)
 # Share of a white impulse's energy per band: bandwidth of pyroomacoustics' filter bank at
@@ -28,10 +29,7 @@ BAND_ENERGY = tuple((hi - lo) / _EDGES[-1] for lo, hi in zip(_EDGES[:-1], _EDGES
 # a^T C a with C tridiagonal (its rows sum to BAND_ENERGY). Measured on a 16384-sample pulse.
 _COUPLING_DIAG = (0.006851, 0.005706, 0.01153, 0.02295, 0.04600, 0.09196, 0.1839, 0.4941)
 _COUPLING_NEIGHBOURS = (0.000534, 0.001083, 0.002151, 0.004318, 0.008636, 0.01726, 0.03451)
-SIM_FS = 48000.0  # Hz, the simulator's sampling rate (PROTOCOL)
-SPEED_OF_SOUND = 343.0  # m/s, pyroomacoustics' default
 DECAY_60_DB = 6.0 * math.log(10.0)  # ln(1e6) = 13.82: energy decays by 60 dB
-ISM_ORDER = 3  # the benchmark's max_order (PROTOCOL)
 
 
 def _const(values, like: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
-"""Scalers and the target space the models are trained in.
+"""Scalers and the target space the networks are trained in (configured under ``model.``).
 
-A :class:`Scaler` is fitted on the training split only and kept as buffers, so it is
-saved inside the checkpoint. :class:`TargetTransform` maps linear-energy EDCs to
+A :class:`Scaler` is fitted on the training split only (by
+:meth:`edc.models.surrogate.Surrogate.fit_scalers`) and kept as buffers, so it is saved
+inside the checkpoint. :class:`TargetTransform` maps linear-energy EDCs to
 the model's target space and back, differentiably:
 
 * ``representation=linear``: the EDC itself (the original framework);
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 SCALERS = ("standard", "minmax", "robust", "none")
+REPRESENTATIONS = ("linear", "db")
 
 
 class Scaler(nn.Module):
@@ -59,8 +61,8 @@ class TargetTransform(nn.Module):
 
     def __init__(self, representation: str, scaler: str, n_samples: int, floor_db: float = -100.0):
         super().__init__()
-        if representation not in ("linear", "db"):
-            raise ValueError(f"target representation must be 'linear' or 'db', got {representation!r}")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"target representation must be one of {REPRESENTATIONS}, got {representation!r}")
         self.representation, self.floor_db = representation, floor_db
         self.scaler = Scaler(scaler, n_samples)
 

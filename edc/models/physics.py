@@ -1,134 +1,25 @@
-"""Networks mapping room features to an EDC on the training grid.
-
-Every model has ``forward(x, raw) -> (batch, n_out)``: ``x`` is the scaled feature
-vector ``(batch, n_features)``, ``raw`` the same rooms in physical units
-``(batch, 16)`` (m, absorption); ``n_out`` is the number of grid samples. The
-output lives in the target space of the data (see ``edc.targets``).
-
-The originals (``lstm``, ``hybrid_v1..v3``) read the 16 features as a sequence of
-16 scalars; their size is dominated by the last linear layer (``fc_size x n_out``:
-197M parameters at 96000 samples).
-"""
+"""The default network: the simulator's physics in closed form with learned corrections."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edc import physics
-from edc.targets import Scaler
+from edc.acoustics import room
+from edc.acoustics.simulate import ISM_ORDER, SPEED_OF_SOUND
+from edc.models.mlp import mlp
+from edc.models.scaling import Scaler
+from edc.models.surrogate import EdcNet
 
 
-class _Head(nn.Module):
-    """FC(``fc_size``) + ReLU + dropout + linear to ``n_out`` (the originals' head)."""
-
-    def __init__(self, n_in: int, n_out: int, fc_size: int, dropout: float):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_in, fc_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc_size, n_out))
-
-    def forward(self, h):
-        return self.net(h)
-
-
-class LSTMModel(nn.Module):
-    """The original LSTM: features as a length-16 sequence -> LSTM -> FC head."""
-
-    def __init__(self, n_features: int, n_out: int, hidden_size: int = 128, num_layers: int = 2,
-                 fc_size: int = 2048, dropout: float = 0.3):
-        super().__init__()
-        self.lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0)
-        self.head = _Head(hidden_size, n_out, fc_size, dropout)
-
-    def forward(self, x, raw=None):
-        out, _ = self.lstm(x.unsqueeze(-1))
-        return self.head(out[:, -1])
-
-
-def _conv_path(channels, kernel_size: int):
-    layers, c_in = [], 1
-    for c_out in channels:
-        layers += [nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2), nn.BatchNorm1d(c_out), nn.ReLU()]
-        c_in = c_out
-    return nn.Sequential(*layers)
-
-
-class HybridV1(nn.Module):
-    """CNN then LSTM: 1-D convolutions over the feature sequence feed an LSTM."""
-
-    def __init__(self, n_features: int, n_out: int, conv_channels=(32, 64), kernel_size: int = 3,
-                 hidden_size: int = 128, num_layers: int = 2, fc_size: int = 2048, dropout: float = 0.3):
-        super().__init__()
-        self.cnn = _conv_path(conv_channels, kernel_size)
-        self.lstm = nn.LSTM(conv_channels[-1], hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0)
-        self.head = _Head(hidden_size, n_out, fc_size, dropout)
-
-    def forward(self, x, raw=None):
-        h = self.cnn(x.unsqueeze(1)).transpose(1, 2)  # (batch, 16, channels)
-        out, _ = self.lstm(h)
-        return self.head(out[:, -1])
-
-
-class HybridV2(nn.Module):
-    """Parallel CNN and LSTM paths over the feature sequence, concatenated into the head."""
-
-    def __init__(self, n_features: int, n_out: int, conv_channels=(32, 64), kernel_size: int = 3,
-                 hidden_size: int = 128, num_layers: int = 2, fc_size: int = 2048, dropout: float = 0.3):
-        super().__init__()
-        self.cnn = _conv_path(conv_channels, kernel_size)
-        self.lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0)
-        self.head = _Head(conv_channels[-1] * n_features + hidden_size, n_out, fc_size, dropout)
-
-    def forward(self, x, raw=None):
-        conv = self.cnn(x.unsqueeze(1)).flatten(1)
-        out, _ = self.lstm(x.unsqueeze(-1))
-        return self.head(torch.cat([conv, out[:, -1]], dim=1))
-
-
-class HybridV3(nn.Module):
-    """Multi-scale CNN (parallel kernels) then LSTM."""
-
-    def __init__(self, n_features: int, n_out: int, conv_channels=(32, 64), kernel_sizes=(3, 5, 7),
-                 hidden_size: int = 128, num_layers: int = 2, fc_size: int = 2048, dropout: float = 0.3):
-        super().__init__()
-        self.paths = nn.ModuleList(_conv_path(conv_channels, k) for k in kernel_sizes)
-        self.lstm = nn.LSTM(conv_channels[-1] * len(kernel_sizes), hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0)
-        self.head = _Head(hidden_size, n_out, fc_size, dropout)
-
-    def forward(self, x, raw=None):
-        h = torch.cat([path(x.unsqueeze(1)) for path in self.paths], dim=1).transpose(1, 2)
-        out, _ = self.lstm(h)
-        return self.head(out[:, -1])
-
-
-def _mlp(n_in: int, hidden, n_out: int, dropout: float = 0.0) -> nn.Sequential:
-    layers = []
-    for width in hidden:
-        layers += [nn.Linear(n_in, width), nn.GELU()] + ([nn.Dropout(dropout)] if dropout else [])
-        n_in = width
-    return nn.Sequential(*layers, nn.Linear(n_in, n_out))
-
-
-class MLP(nn.Module):
-    """A plain multilayer perceptron from the features to the curve."""
-
-    def __init__(self, n_features: int, n_out: int, hidden=(512, 512, 512), dropout: float = 0.0):
-        super().__init__()
-        self.net = _mlp(n_features, hidden, n_out, dropout)
-
-    def forward(self, x, raw=None):
-        return self.net(x)
-
-
-class PhysicsEDC(nn.Module):
+class PhysicsEDC(EdcNet):
     """The simulator's physics with learned corrections and a monotone dB residual.
 
     The EDC is the image sources' part (exact, order <= 3, their pulses added coherently as
-    the simulator adds them, see :func:`edc.physics.coherent_image_energy`) plus, per
-    simulated band ``b`` (8, see :mod:`edc.physics`), a late part held until about the first
+    the simulator adds them, see :func:`edc.acoustics.room.coherent_image_energy`) plus, per
+    simulated band ``b`` (8, see :mod:`edc.acoustics.room`), a late part held until about the first
     4th-order arrival and decaying after it as the specular field does: a mixture of
-    exponentials over ray directions (:func:`edc.physics.specular_decay_rates`, mean rate
+    exponentials over ray directions (:func:`edc.acoustics.room.specular_decay_rates`, mean rate
     Eyring's), at Barron's level. The sum is normalised to 0 dB at t = 0.
 
     Learned on top, from derived physics only (volume, surface, distances, first 4th-order
@@ -141,7 +32,7 @@ class PhysicsEDC(nn.Module):
     The model also remembers the training rooms' geometries (up to ``memory_size``): for a
     room of one of them it adds what it learned of that geometry (on the knots and the band
     corrections); other rooms get nothing from it. Output: ``(batch, n_out)`` level in dB,
-    non-increasing, from 0 dB (use with ``data.target=db``).
+    non-increasing, from 0 dB (its config sets ``model.target: db``).
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
@@ -156,12 +47,12 @@ class PhysicsEDC(nn.Module):
         self.n_out, self.fs, self.floor_db = n_out, float(fs), floor_db
         n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
-        self.band_net = _mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
-        self.residual_net = _mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_knots, dropout)
+        self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
+        self.residual_net = mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
-        self.band_logit = nn.Parameter(torch.tensor(physics.BAND_ENERGY).log())
+        self.band_logit = nn.Parameter(torch.tensor(room.BAND_ENERGY).log())
         # the training rooms' geometries (L W H, source, receiver; NaN: free slot) and a learned
         # residual per geometry: what its rooms share beyond the physics (see forward)
         self.register_buffer("memory_rooms", torch.full((memory_size, 9), float("nan")))
@@ -172,12 +63,12 @@ class PhysicsEDC(nn.Module):
 
     def band_inputs(self, raw):
         """Unscaled inputs ``(b, 8, 19)`` of the band MLP and the physics the forward pass needs."""
-        volume, surface, distance = physics.geometry(raw)
-        decay = physics.reverberation_time(raw, "eyring")  # (b, 8)
-        arrival_4 = physics.first_arrival(raw, physics.ISM_ORDER + 1)
-        sample, ism = physics.image_sources(raw, self.fs)  # (b, k), (b, k, 8)
-        alpha = physics.band_absorption(raw)
-        air = torch.as_tensor(physics.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
+        volume, surface, distance = room.geometry(raw)
+        decay = room.reverberation_time(raw, "eyring")  # (b, 8)
+        arrival_4 = room.first_arrival(raw, ISM_ORDER + 1)
+        sample, ism = room.image_sources(raw, self.fs)  # (b, k), (b, k, 8)
+        alpha = room.band_absorption(raw)
+        air = torch.as_tensor(room.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
         mean_free_path = 4.0 * volume / surface
         glob = torch.stack([volume.log(), surface.log(), distance.log(), mean_free_path.log(), arrival_4.log()], -1)
         early = min(round(0.02 * self.fs), self.n_out - 1)
@@ -217,15 +108,15 @@ class PhysicsEDC(nn.Module):
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
         onset = arrival_4[:, None] * torch.exp(o[..., 2])
         width = 0.002 * torch.exp(o[..., 3])
-        rates, shares = physics.specular_decay_rates(raw.float(), self.direction_nodes)  # (b, 8, q), (b, q)
+        rates, shares = room.specular_decay_rates(raw.float(), self.direction_nodes)  # (b, 8, q), (b, q)
         rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
         # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
         log_energy = (torch.log(weights * level)[..., None] + shares.log()[:, None, :]
-                      - rates * (distance / physics.SPEED_OF_SOUND)[:, None, None])
-        sample, images = physics.coherent_image_energy(raw.float(), self.fs)
+                      - rates * (distance / SPEED_OF_SOUND)[:, None, None])
+        sample, images = room.coherent_image_energy(raw.float(), self.fs)
         hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
-        energy = physics.backward_integral(hist)[:, :self.n_out] + self.late_energy(log_energy, rates, onset, width)
+        energy = room.backward_integral(hist)[:, :self.n_out] + self.late_energy(log_energy, rates, onset, width)
         prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
