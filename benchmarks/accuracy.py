@@ -25,13 +25,13 @@ from hydra import compose, initialize_config_dir
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, report  # noqa: E402
 
+from edc.acoustics.room import barron_edc  # noqa: E402
 from edc.api import load  # noqa: E402
 from edc.cli.config import CONF_DIR  # noqa: E402
-from edc.training.datamodule import EdcDataModule  # noqa: E402
 from edc.cli.evaluate import evaluate  # noqa: E402
-from edc.training.metrics import edc_metrics  # noqa: E402
-from edc.acoustics.room import barron_edc  # noqa: E402
 from edc.cli.train import train  # noqa: E402
+from edc.training.datamodule import EdcDataModule  # noqa: E402
+from edc.training.metrics import edc_metrics  # noqa: E402
 
 MODELS = {  # name: overrides (the originals keep their original loss; physics is the best configuration)
     "physics": ["experiment=paper6000_best"],

@@ -36,10 +36,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
-from edc.acoustics import room as closed_form  # noqa: E402
 from edc.acoustics import parameters  # noqa: E402
-from edc.data.schema import DIMENSIONS, GEOMETRY, room_of  # noqa: E402
+from edc.acoustics import room as closed_form  # noqa: E402
 from edc.acoustics.simulate import SimulationSettings, build_shoebox, simulate_room  # noqa: E402
+from edc.data.schema import DIMENSIONS, GEOMETRY, room_of  # noqa: E402
 
 NAMES = ("edt", "t20", "c50")
 CONFIGURATION_TARGET = {"edt": 0.018, "t20": 0.014, "c50": 0.25}  # s, s, dB: the split_by=configuration targets

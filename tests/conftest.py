@@ -25,3 +25,10 @@ def small_compact(tmp_path_factory, demo):
     out = tmp_path_factory.mktemp("compact60")
     write_compact(out, demo.features.iloc[:60], {"edc_fs": demo.edc_fs}, np.asarray(demo.edcs[:60]))
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test is a unit or an integration test, so that each kind runs alone (make test-unit / -integration)."""
+    unmarked = [item.nodeid for item in items if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]
+    if unmarked:
+        raise pytest.UsageError(f"mark these tests unit or integration: {unmarked[:5]}")

@@ -1,13 +1,16 @@
 """A small accuracy guard: the default model, briefly trained, beats the physics baseline."""
 import numpy as np
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
 from edc import acoustics
-from edc.cli.config import CONF_DIR
-from edc.training.datamodule import EdcDataModule
 from edc.acoustics.room import barron_edc
+from edc.cli.config import CONF_DIR
 from edc.cli.train import train
+from edc.training.datamodule import EdcDataModule
+
+pytestmark = pytest.mark.integration
 
 
 def test_default_model_beats_eyring_on_edt_t20_and_c50(tmp_path):

@@ -10,6 +10,8 @@ from edc.acoustics import iso3382 as iso
 
 from .conftest import PAPER6000, needs_paper6000
 
+pytestmark = pytest.mark.unit
+
 
 def random_edcs(n: int, fs: int, seed: int, n_samples: int | None = None) -> np.ndarray:
     """Schroeder curves of noisy multi-slope RIRs, with direct sound, normalised to 1."""

@@ -21,6 +21,8 @@ from edc.cli.train import main as train_main
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.integration
+
 
 def features_change(column, value, row=3):
     def change(d):

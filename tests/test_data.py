@@ -7,6 +7,8 @@ from edc.data import FEATURES, load_compact, load_folder, read_features, write_c
 from edc.data.splits import split_rows
 from edc.errors import EdcInputError
 
+pytestmark = pytest.mark.unit
+
 GOOD = [3.5, 4.0, 3.0, 1.4, 2.0, 1.5, 1.0, 1.0, 1.5, 0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.6]
 
 

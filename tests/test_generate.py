@@ -7,14 +7,17 @@ import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from edc.acoustics import parameters
-from edc.data import FEATURES, load_compact, validate_features
 from edc.acoustics.simulate import SimulationSettings, build_shoebox, simulate_room
+from edc.data import FEATURES, load_compact, validate_features
 from edc.data.sampler import SamplerRanges, sample_rooms
 from edc.data.schema import room_of
 
 from .conftest import PAPER6000, ROOT, needs_paper6000
+
+pytestmark = pytest.mark.integration
 
 FAST_ROWS = [30, 60, 90, 120]  # absorptive paper rooms: ~0.1 s each
 

@@ -12,6 +12,8 @@ from edc.training.losses import (
     WeightedEDCLoss,
 )
 
+pytestmark = pytest.mark.unit
+
 FS = 1000
 
 

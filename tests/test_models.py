@@ -4,6 +4,8 @@ import torch
 
 from edc.models import PhysicsEDC
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("widths_s, max_rate", [((0.001, 0.004), 65.0), ((0.001, 1.5), 140.0)],
                          ids=["sharp ramps", "sharp and smooth ramps"])

@@ -7,6 +7,8 @@ import torch
 from edc.acoustics import room as closed_form
 from edc.acoustics.simulate import ISM_ORDER, SIMULATOR_BANDS_HZ, SPEED_OF_SOUND
 
+pytestmark = pytest.mark.unit
+
 ROOMS = [  # L W H, source, receiver, f1..f7 (the second clips the 16 kHz band to 0)
     [4.0, 5.5, 3.0, 1.0, 2.0, 1.5, 3.0, 4.5, 1.5, 0.21, 0.32, 0.38, 0.38, 0.36, 0.36, 0.31],
     [3.5, 4.0, 4.0, 2.5, 1.0, 1.5, 1.0, 3.0, 1.5, 0.29, 0.60, 0.85, 0.83, 0.69, 0.63, 0.30],

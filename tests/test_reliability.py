@@ -7,11 +7,13 @@ import time
 
 import pytest
 
-from edc.training.module import EdcModule
 from edc.cli.train import train
+from edc.training.module import EdcModule
 
 from .conftest import ROOT
 from .test_train import tiny
+
+pytestmark = pytest.mark.integration
 
 
 def test_divergence_stops_the_run_with_exit_3_and_keeps_best(tmp_path):
@@ -84,11 +86,18 @@ def test_run_stopped_after_2_of_6_epochs_resumes_to_6_like_an_uninterrupted_run(
     assert process.wait(timeout=120) == 143, "stopped before the end"
     stopped = json.loads((run_dir / "metadata.json").read_text())
     assert stopped["status"] == "interrupted" and stopped["interrupted"]["epoch"] < 6
+    overrides = (run_dir / ".hydra" / "overrides.yaml").read_text()
     result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={run_dir}"], capture_output=True,
                             text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     meta = json.loads((run_dir / "metadata.json").read_text())
     assert meta["status"] == "completed" and meta["training_config"]["actual_epochs"] == 6
+    # the record is the run's, not the resuming command's: its choices, its .hydra/, its start
+    assert meta["config_choices"]["loss"] == "mse" and meta["config_choices"]["model"] == "mlp"
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides
+    assert meta["timestamp"] == stopped["timestamp"] and len(meta["segments"]) == 2  # stopped, then resumed
+    minutes = meta["training_config"]["duration_minutes"]
+    assert minutes == pytest.approx(sum(part["minutes"] for part in meta["segments"]), abs=1e-3)
     resumed = json.loads((run_dir / "metrics.json").read_text())
     for key in ("edc_mae", "t20_mae", "c50_mae"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key  # exact on CPU
@@ -99,8 +108,8 @@ def test_resume_refuses_other_overrides(small_compact, tmp_path):
     result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={tmp_path / 'run'}", "model=lstm"],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and "'model=lstm' is refused" in result.stderr
-    from edc.errors import EdcInputError
     from edc.cli.train import resume_config
+    from edc.errors import EdcInputError
 
     with pytest.raises(EdcInputError, match="trainer.max_epochs=0"):
         resume_config(tmp_path / "run", ["trainer.max_epochs=0"])

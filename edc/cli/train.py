@@ -165,12 +165,15 @@ def train(cfg: DictConfig, run_dir) -> dict:
     except (SystemExit, KeyboardInterrupt, Exception):
         if status.exit_code in (None, EXIT_FAILED):  # an error, not a signal: shown, as any error is
             raise
+        _record_segment(run_dir, before, start, started)
         return {"status": "interrupted", "exit_code": status.exit_code}
     if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
         status.on_exception(trainer, module, KeyboardInterrupt())
+        _record_segment(run_dir, before, start, started)
         return {"status": "interrupted", "exit_code": status.exit_code}
-    segments = _segments(before) + [{"started": start, "finished": now(),
-                                     "minutes": round((time.time() - started) / 60, 3)}]
+    if not trainer.is_global_zero:  # DDP: the first process tests and records the run
+        return {"status": "completed", "exit_code": EXIT_OK}
+    segments = _record_segment(run_dir, before, start, started)
     best = _best_checkpoint(trainer)
     if best:
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
@@ -180,7 +183,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
     final = "diverged" if status.exit_code is not None else "completed"
     gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
         if torch.cuda.is_available() else {}
-    update_metadata(run_dir, status=final, finished=segments[-1]["finished"], segments=segments, **gpu_memory,
+    update_metadata(run_dir, status=final, finished=segments[-1]["finished"], **gpu_memory,
                     training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
                                                      duration_minutes=round(sum(s["minutes"] for s in segments), 3),
                                                      best_checkpoint=best))
@@ -189,6 +192,14 @@ def train(cfg: DictConfig, run_dir) -> dict:
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)
     return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+def _record_segment(run_dir: Path, before: dict, start: str, started: float) -> list[dict]:
+    """Add the part of the run trained by this process to its ``segments`` in metadata.json; returns them."""
+    segments = _segments(before) + [{"started": start, "finished": now(),
+                                     "minutes": round((time.time() - started) / 60, 3)}]
+    update_metadata(run_dir, segments=segments)
+    return segments
 
 
 def _segments(before: dict) -> list[dict]:

@@ -2,7 +2,8 @@
 
 Finds run dirs under ``outputs/`` and ``multirun/`` (or DIRS), audits each (completed, diverged,
 interrupted, failed, running, incomplete, corrupted), recomputes missing metrics from the saved
-predictions, and ranks only runs on the same dataset together (one table per dataset fingerprint).
+predictions, and ranks only runs tested on the same rooms together (one block per test set: the
+dataset's fingerprint and the test split's rooms).
 ``--group-by`` aggregates runs that share those columns (e.g. seeds) as mean and std.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from edc.errors import EXIT_BAD_INPUT
 from edc.io import atomic_path
 from edc.runs.records import METRICS, find_runs, read_run
 
-CONFIG_COLUMNS = ["status", "model", "loss", "weights", "precision", "clip", "batch", "epochs", "minutes", "dataset"]
+CONFIG_COLUMNS = ["status", "model", "loss", "weights", "precision", "clip", "batch", "epochs", "minutes", "split_by",
+                  "test_set"]
 
 
 def collect(dirs) -> pd.DataFrame:
@@ -31,17 +33,17 @@ def collect(dirs) -> pd.DataFrame:
 
 
 def rank(table: pd.DataFrame, sort_by: str, top: int | None) -> pd.DataFrame:
-    """Best first within each dataset, completed runs before the others; R2 high-first, errors low-first."""
+    """Best first within each test set, completed runs before the others; R2 high-first, errors low-first."""
     ascending = not sort_by.endswith("r2")
     table = table.assign(_unfinished=table.status != "completed")
     parts = [g.sort_values(["_unfinished", sort_by], ascending=[True, ascending], na_position="last").head(top)
-             for _, g in table.groupby(table["dataset"].fillna("unknown"), sort=False)]
+             for _, g in table.groupby(table["test_set"].fillna("unknown"), sort=False)]
     return pd.concat(parts) if parts else table
 
 
 def aggregate(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean and std of the metrics over runs sharing ``columns`` (plus the dataset)."""
-    keys = list(dict.fromkeys(columns + ["dataset"]))
+    """Mean and std of the metrics over runs sharing ``columns`` (plus the test set)."""
+    keys = list(dict.fromkeys(columns + ["test_set"]))
     done = table[table.status == "completed"].copy()
     for key in keys:
         done[key] = done[key].astype(str)
@@ -89,10 +91,10 @@ def main(argv=None) -> int:
         shown = aggregate(table, args.group_by)
     else:
         shown = rank(table, args.sort_by, args.top)[["run"] + CONFIG_COLUMNS + METRICS]
-    datasets = table["dataset"].dropna().unique()
-    if len(datasets) > 1:
-        console.print(f"[yellow]{len(datasets)} different datasets[/]: runs are ranked within each dataset "
-                      "only (column `dataset`).")
+    test_sets = table["test_set"].dropna().unique()
+    if len(test_sets) > 1:
+        console.print(f"[yellow]{len(test_sets)} different test sets[/]: runs are ranked only against runs tested "
+                      "on the same rooms (column `test_set`: dataset and test split).")
     console.print(shown.to_markdown(index=False, floatfmt=".4f"))
     if args.out:
         write(shown, args.out)

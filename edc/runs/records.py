@@ -69,13 +69,24 @@ def read_run(run_dir) -> dict:
         "batch": training.get("batch_size"), "epochs": training.get("actual_epochs"),
         "max_epochs": training.get("max_epochs"), "seed": training.get("seed"),
         "minutes": training.get("duration_minutes"), "dataset": meta.get("dataset_fingerprint"),
-        "split_by": (meta.get("data") or {}).get("split_by"), "reason": (meta.get("diverged") or {}).get("reason"),
+        "split_by": (meta.get("data") or {}).get("split_by"), "test_set": test_set(meta),
+        "reason": (meta.get("diverged") or {}).get("reason"),
     }
     metrics = read_json(run_dir / "metrics.json")
     if metrics is None and (run_dir / "predictions.npy").is_file() and (run_dir / "targets.npy").is_file():
         metrics = _recompute_metrics(run_dir, meta)
     record.update(metrics or {})
     return record
+
+
+def test_set(meta: dict) -> str | None:
+    """What a run was tested on: its ``test_fingerprint`` (dataset and test rooms), or for a record
+    without one the dataset with the split's settings and size."""
+    if meta.get("test_fingerprint") or not meta.get("dataset_fingerprint"):
+        return meta.get("test_fingerprint")
+    data = meta.get("data") or {}
+    return "/".join(str(x) for x in (meta["dataset_fingerprint"], data.get("split_by"), data.get("split_seed"),
+                                    data.get("n_rooms")))
 
 
 def _recompute_metrics(run_dir: Path, meta: dict) -> dict | None:

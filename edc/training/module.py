@@ -37,13 +37,15 @@ class EdcModule(Surrogate, pl.LightningModule):
         target = self.target_transform.encode(edc)
         ctx = LossContext(target_edc=edc, decode=self.target_transform.decode, fs=self.fs)
         loss, terms = self.loss(pred.float(), target, ctx)
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(raw))
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(raw),
+                 sync_dist=True)
         for name, value in terms.items():  # a count of fallback batches adds up; the others average
-            self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=len(raw),
+            self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=len(raw), sync_dist=True,
                      reduce_fx="sum" if name.endswith("fallback") else "mean")
         if stage != "train":
             mae = torch.mean(torch.abs(self.target_transform.decode(pred.float()) - edc))
-            self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw))
+            self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
+                     sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -1,0 +1,236 @@
+"""Closed-form room acoustics of the simulator: its bands, image sources, Sabine/Eyring, Barron.
+
+pyroomacoustics (48 kHz) simulates 8 octave bands: the 7 given (125 Hz - 8 kHz) and a
+16 kHz band whose wall absorption it extrapolates linearly in log2 frequency from the
+4 and 8 kHz values (clipped to [0, 1]) and whose air absorption is 34.8e-3 / m. That band
+carries about half of a broadband impulse's energy and, where its absorption clips to 0,
+decays only through air (T = 1.16 s): any model of the broadband EDC must include it.
+
+Inputs are the 16 room features in physical units, ``(..., 16)`` (torch, any float dtype);
+outputs keep the leading axes. Times in s, distances in m, energies relative to 1/r^2.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+from edc.acoustics.simulate import ISM_ORDER, SIM_FS, SPEED_OF_SOUND
+
+# Energy attenuation of air in 1/m per band: pyroomacoustics' default (20 °C, 30-50 % humidity).
+AIR_ABSORPTION = (0.1e-3, 0.3e-3, 0.6e-3, 1.0e-3, 1.9e-3, 5.8e-3, 20.3e-3, 34.8e-3)
+# Share of a white impulse's energy per band: bandwidth of pyroomacoustics' filter bank at
+# 48 kHz (the first band reaches down to 0 Hz, the last up to 24 kHz).
+_EDGES = (0.0, 176.8, 353.6, 707.1, 1414.2, 2828.4, 5656.9, 11313.7, 24000.0)
+BAND_ENERGY = tuple((hi - lo) / _EDGES[-1] for lo, hi in zip(_EDGES[:-1], _EDGES[1:]))
+# Energy of a unit pulse through the simulator's filter bank, split by band pair: the bands'
+# filters sum to 1 and neighbours overlap, so a pulse with band amplitudes a carries
+# a^T C a with C tridiagonal (its rows sum to BAND_ENERGY). Measured on a 16384-sample pulse.
+_COUPLING_DIAG = (0.006851, 0.005706, 0.01153, 0.02295, 0.04600, 0.09196, 0.1839, 0.4941)
+_COUPLING_NEIGHBOURS = (0.000534, 0.001083, 0.002151, 0.004318, 0.008636, 0.01726, 0.03451)
+DECAY_60_DB = 6.0 * math.log(10.0)  # ln(1e6) = 13.82: energy decays by 60 dB
+
+
+def _const(values, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device)
+
+
+def geometry(features: torch.Tensor):
+    """``(volume m^3, surface m^2, source-receiver distance m)``, each ``(...)``."""
+    length, width, height = features[..., 0], features[..., 1], features[..., 2]
+    volume = length * width * height
+    surface = 2.0 * (length * width + length * height + width * height)
+    distance = torch.linalg.vector_norm(features[..., 3:6] - features[..., 6:9], dim=-1)
+    return volume, surface, distance
+
+
+def band_absorption(features: torch.Tensor) -> torch.Tensor:
+    """Wall energy absorption per simulated band, ``(..., 8)``: f1..f7 and the 16 kHz band
+    pyroomacoustics extrapolates, ``clip(2 f7 - f6, 0, 1)``."""
+    alpha = features[..., 9:16]
+    return torch.cat([alpha, (2.0 * alpha[..., 6:7] - alpha[..., 5:6]).clamp(0.0, 1.0)], dim=-1)
+
+
+def reverberation_time(features: torch.Tensor, formula: str = "eyring") -> torch.Tensor:
+    """Reverberation time per band (s), ``(..., 8)``, with air absorption.
+
+    Sabine: ``T = 24 ln10 V / (c (S a + 4 m V))``; Eyring: ``S a`` becomes ``-S ln(1 - a)``.
+    """
+    volume, surface, _ = geometry(features)
+    alpha = band_absorption(features)
+    if formula == "sabine":
+        absorption_area = surface[..., None] * alpha
+    elif formula == "eyring":
+        absorption_area = -surface[..., None] * torch.log1p(-alpha.clamp(max=0.999))
+    else:
+        raise ValueError(f"formula must be 'sabine' or 'eyring', got {formula!r}")
+    total = absorption_area + 4.0 * _const(AIR_ABSORPTION, features) * volume[..., None]
+    return 4.0 * DECAY_60_DB * volume[..., None] / (SPEED_OF_SOUND * total)
+
+
+def _sphere_directions(n: int, like: torch.Tensor) -> torch.Tensor:
+    """``(n, 3)`` near-uniform unit directions (Fibonacci sphere), folded into the first octant."""
+    i = torch.arange(n, dtype=like.dtype, device=like.device) + 0.5
+    z = 1.0 - 2.0 * i / n
+    phi = math.pi * (1.0 + math.sqrt(5.0)) * i
+    r = (1.0 - z * z).sqrt()
+    return torch.stack([r * phi.cos(), r * phi.sin(), z], -1).abs()
+
+
+def _gauss_quadrature(samples: torch.Tensor, n_nodes: int):
+    """Gauss quadrature of the equal-weight distribution of ``samples`` ``(..., n)``: nodes and
+    weights ``(..., n_nodes)``, exact for polynomials up to degree ``2 n_nodes - 1`` (Lanczos on
+    ``diag(samples)``, then the eigen-decomposition of the Jacobi matrix, Golub-Welsch)."""
+    q = torch.full_like(samples, samples.shape[-1] ** -0.5)
+    q_prev, beta = torch.zeros_like(q), torch.zeros_like(samples[..., 0])
+    diag, off = [], []
+    for j in range(n_nodes):
+        v = samples * q
+        a = (q * v).sum(-1)
+        v = v - a[..., None] * q - beta[..., None] * q_prev
+        diag.append(a)
+        if j < n_nodes - 1:
+            beta = v.norm(dim=-1)
+            off.append(beta)
+            q_prev, q = q, v / beta[..., None]
+    jacobi = torch.diag_embed(torch.stack(diag, -1))
+    if off:
+        jacobi = jacobi + torch.diag_embed(torch.stack(off, -1), 1) + torch.diag_embed(torch.stack(off, -1), -1)
+    nodes, vectors = torch.linalg.eigh(jacobi)
+    return nodes, vectors[..., 0, :] ** 2
+
+
+def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions: int = 128):
+    """Energy decay rates (1/s) of the specular late field, ``(..., 8, n_nodes)``, and their
+    weights ``(..., n_nodes)`` (sum 1).
+
+    The simulator's rays reflect specularly (no scattering), so a ray along the unit
+    direction ``u`` meets walls ``g = |u_x| / L + |u_y| / W + |u_z| / H`` times per metre
+    and its energy decays at ``c (-ln(1 - a_b) g + m_b)``. The late field is the mixture
+    over directions: ``E(t) = sum_q w_q exp(-k_q t)`` with a Gauss quadrature of ``g`` over
+    the sphere. Its mean ``g`` is ``S / 4V``, so the weighted mean rate is Eyring's.
+    """
+    directions = _sphere_directions(n_directions, features)  # (n, 3)
+    hits = (directions / features[..., None, 0:3]).sum(-1)  # (..., n) wall hits per metre
+    nodes, weights = _gauss_quadrature(hits, n_nodes)
+    wall = -torch.log1p(-band_absorption(features).clamp(max=0.999))  # (..., 8)
+    air = _const(AIR_ABSORPTION, features)
+    return SPEED_OF_SOUND * (wall[..., None] * nodes[..., None, :] + air[:, None]), weights
+
+
+def _image_indices(min_order: int, max_order: int) -> torch.Tensor:
+    """``(k, 3)`` integer image indices ``n`` with ``min_order <= |n|_1 <= max_order``."""
+    r = range(-max_order, max_order + 1)
+    return torch.tensor([n for n in itertools.product(r, r, r) if min_order <= sum(map(abs, n)) <= max_order])
+
+
+def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int = ISM_ORDER):
+    """Image sources of a shoebox: ``(distance to the receiver m (..., k), order (k,))``.
+
+    Along each axis of length ``L`` image ``n`` lies at ``n L + x_s`` (``n`` even) or
+    ``(n + 1) L - x_s`` (``n`` odd) and has met ``|n|`` walls; its order is ``|n|_1``.
+    """
+    n = _image_indices(min_order, max_order).to(features.device)
+    dims, source, receiver = features[..., None, 0:3], features[..., None, 3:6], features[..., None, 6:9]
+    even = n % 2 == 0
+    images = torch.where(even, n * dims + source, (n + 1) * dims - source)
+    return (images - receiver).square().sum(-1).sqrt(), n.abs().sum(-1)  # (vector_norm is slow here)
+
+
+def _image_energy(features: torch.Tensor, distance: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Energy per band ``(..., k, 8)`` of images at ``distance`` (..., k) of ``order`` ((k,) or (..., k)):
+    ``(1 - a_b)^order exp(-m_b d) / d^2``."""
+    alpha = band_absorption(features)
+    return ((1.0 - alpha[..., None, :]) ** order[..., None].to(features.dtype)
+            * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
+
+
+def _samples_after(distance: torch.Tensor, direct: torch.Tensor, fs: float) -> torch.Tensor:
+    """Grid sample at or before each arrival after the direct sound: ``floor((d - r) fs / c)``."""
+    return torch.floor((distance - direct) * fs / SPEED_OF_SOUND + 1e-9).long()
+
+
+def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER):
+    """Image sources up to ``max_order``: ``(sample (..., k), energy (..., k, 8))``.
+
+    ``sample`` is the grid sample at or before the image's arrival after the direct sound,
+    ``floor((d - r) fs / c)``; ``energy`` per band is ``(1 - a_b)^order exp(-m_b d) / d^2``
+    (the direct sound: ``exp(-m_b r) / r^2`` at sample 0).
+    """
+    distance, order = image_distances(features, 0, max_order)
+    energy = _image_energy(features, distance, order)
+    return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
+
+
+def band_coupling(like: torch.Tensor) -> torch.Tensor:
+    """``(8, 8)`` band-pair energies ``C`` of a unit pulse (see ``_COUPLING_DIAG``)."""
+    diag, off = _const(_COUPLING_DIAG, like), _const(_COUPLING_NEIGHBOURS, like)
+    return torch.diag(diag) + torch.diag(off, 1) + torch.diag(off, -1)
+
+
+def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER, neighbours: int = 7):
+    """Broadband energy of the image sources as the simulator adds them: ``(sample, energy)``,
+    ``(..., k)`` each, images sorted by arrival (``sample`` as in :func:`image_sources`).
+
+    The simulator adds the images' pressure pulses (band-limited to its 24 kHz Nyquist), so
+    images arriving within a sample of each other add coherently: images that coincide by
+    symmetry (a receiver mirroring the source, a room of twice its height) carry up to
+    ``n^2`` instead of ``n`` times one image's energy. Image ``i`` is credited with
+    ``sum_j a_i^T C a_j sinc(fs_sim (d_j - d_i) / c)`` (``a``: band amplitudes, ``C``:
+    :func:`band_coupling`; ``sinc`` is the autocorrelation of a band-limited pulse), over
+    itself and its ``neighbours`` nearest in arrival on either side.
+    """
+    distance, order = image_distances(features, 0, max_order)
+    distance, rank = distance.sort(-1)
+    # band amplitudes, whitened by C = L L^T so that a_i^T C a_j = pulse_i . pulse_j
+    pulse = _image_energy(features, distance, order[rank]).sqrt() @ torch.linalg.cholesky(band_coupling(features))
+    delay = distance * (SIM_FS / SPEED_OF_SOUND)  # samples at 48 kHz
+    energy = pulse.square().sum(-1)
+    cross = torch.zeros_like(energy)
+    for k in range(1, min(neighbours, distance.shape[-1] - 1) + 1):
+        pair = (pulse[..., k:, :] * pulse[..., :-k, :]).sum(-1) * torch.sinc(delay[..., k:] - delay[..., :-k])
+        cross[..., k:] += pair
+        cross[..., :-k] += pair
+    return _samples_after(distance, distance[..., :1], fs), energy + cross
+
+
+def backward_integral(hist: torch.Tensor) -> torch.Tensor:
+    """Schroeder's backward sum along the last axis: ``out[i] = sum_{j >= i} hist[j]``."""
+    return hist.flip(-1).cumsum(-1).flip(-1)
+
+
+def image_source_edc(features: torch.Tensor, fs: float, n_samples: int, max_order: int = ISM_ORDER) -> torch.Tensor:
+    """The image sources' part of the EDC per band, ``(..., 8, n_samples)``, not normalised:
+    each image's energy counts at every sample at or before its arrival."""
+    sample, energy = image_sources(features, fs, max_order)
+    lead = features.shape[:-1]
+    hist = torch.zeros(*lead, 8, n_samples + 1, dtype=features.dtype, device=features.device)
+    hist.scatter_add_(-1, sample.clamp(max=n_samples)[..., None, :].expand(*lead, 8, -1), energy.transpose(-1, -2))
+    return backward_integral(hist)[..., :n_samples]
+
+
+def first_arrival(features: torch.Tensor, order: int) -> torch.Tensor:
+    """Delay (s) after the direct sound of the first image of exactly ``order``, ``(...)``."""
+    distance, _ = image_distances(features, order, order)
+    return (distance.amin(-1) - geometry(features)[2]) / SPEED_OF_SOUND
+
+
+def barron_edc(features: torch.Tensor, fs: float, n_samples: int, formula: str = "eyring") -> torch.Tensor:
+    """Broadband EDC from Barron's revised theory, ``(..., n_samples)``, E(0) = 1.
+
+    Per band ``b`` (weighted by its share of the impulse's energy): the direct sound carries
+    ``100 / r^2 exp(-m_b r)`` at t = 0 (the onset), the reflected energy left after time t
+    is ``(31200 T_b / V) exp(-13.82 (t + r / c) / T_b)``. The bands are summed.
+    """
+    volume, _, distance = geometry(features)
+    decay = reverberation_time(features, formula)  # (..., 8)
+    t = torch.arange(n_samples, dtype=features.dtype, device=features.device) / fs
+    delay = (distance / SPEED_OF_SOUND)[..., None, None]
+    reflected = (31200.0 * decay / volume[..., None])[..., None] * torch.exp(
+        -DECAY_60_DB * (t + delay) / decay[..., None])  # (..., 8, n)
+    direct = 100.0 / distance[..., None] ** 2 * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None])
+    weight = _const(BAND_ENERGY, features)
+    energy = (weight[:, None] * reflected).sum(-2)
+    energy = torch.cat([energy[..., :1] + (weight * direct).sum(-1, keepdim=True), energy[..., 1:]], dim=-1)
+    return energy / energy[..., :1]

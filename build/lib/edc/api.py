@@ -1,0 +1,103 @@
+"""Python API: ``edc.load(ckpt).predict(features)`` -> EDCs and ISO 3382-1 parameters.
+
+Inference reads a checkpoint without Lightning or Hydra: the tensors and the run config (plain
+data, ``torch.load(weights_only=True)``), and builds only the :class:`edc.models.Surrogate`.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from edc import acoustics
+from edc.acoustics.decay_curves import n_samples
+from edc.data.schema import FEATURES
+from edc.data.validation import validate_features
+from edc.errors import EdcInputError
+from edc.models import Surrogate, build_surrogate, predict_in_batches
+
+PARAMETER_COLUMNS = {"EDT": "edt", "T20": "t20", "T30": "t30", "C50": "c50", "C80": "c80", "D50": "d50"}
+# classes a config of an earlier edc names by the module they lived in then
+MOVED_TARGETS = {"edc.losses.": "edc.training.losses.", "edc.datamodule.": "edc.training.datamodule.",
+                 "edc.sweep.": "edc.runs.sweep."}
+
+
+def upgrade(config: dict) -> dict:
+    """A run config written by an earlier edc, in today's keys (a copy): scalers under ``model``
+    (they were under ``data``), classes at their present module paths."""
+    config = copy.deepcopy(config)
+    model, data = config["model"], config["data"]
+    feature_scaler, target_scaler = data.pop("feature_scaler", None), data.pop("target_scaler", None)
+    model.setdefault("feature_scaler", feature_scaler or "standard")
+    if model.get("target_scaler") is None:
+        model["target_scaler"] = target_scaler or "standard"
+    model.setdefault("target", "linear")
+
+    def moved(node):
+        if isinstance(node, dict):
+            return {k: moved(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [moved(v) for v in node]
+        if isinstance(node, str):
+            for old, new in MOVED_TARGETS.items():
+                if node.startswith(old):
+                    return new + node[len(old):]
+        return node
+
+    return moved(config)
+
+
+class Predictor:
+    """A trained model with its scalers, ready to predict on new rooms."""
+
+    def __init__(self, surrogate: Surrogate, config: dict):
+        self.surrogate, self.config = surrogate.eval(), config
+        self.fs = surrogate.fs
+
+    def _rooms(self, features: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Validated rooms; IDs ``room0, room1, ...`` where the table has none."""
+        if "ID" not in features.columns:
+            features = features.assign(ID=[f"room{i}" for i in range(len(features))])
+        return validate_features(features[["ID"] + FEATURES], source)
+
+    def predict(self, features: pd.DataFrame, source: str = "features", validated: bool = False):
+        """EDCs ``(n, n_samples)`` and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50``
+        (s, s, s, dB, dB, fraction; NaN where undefined). ``validated``: the table was checked already."""
+        rooms = features if validated else self._rooms(features, source)
+        edcs = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = acoustics.parameters(edcs, self.fs, names=tuple(PARAMETER_COLUMNS.values()))
+        params = {col: values[name] for col, name in PARAMETER_COLUMNS.items()}
+        return edcs, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
+
+
+def read_checkpoint(path) -> dict:
+    """The checkpoint's tensors and config, read as plain data (no code in the file runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdcInputError(f"{path}: checkpoint not found. Fix: pass ckpt_path=RUN_DIR/checkpoints/best.ckpt.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint["edc_config"] = upgrade(checkpoint["edc_config"])
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise EdcInputError(f"{path}: not an edc checkpoint ({type(err).__name__}: {err}). "
+                            "Fix: pass a best.ckpt or last.ckpt written by python -m edc.train.") from None
+    return checkpoint
+
+
+def load(ckpt_path) -> Predictor:
+    """Rebuild a trained model from its checkpoint alone (config and scalers inside)."""
+    checkpoint = read_checkpoint(ckpt_path)
+    config = checkpoint["edc_config"]
+    data = config["data"]
+    surrogate = build_surrogate(config["model"], len(FEATURES), n_samples(data["duration"], data["target_fs"]),
+                                data["target_fs"])
+    try:
+        surrogate.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise EdcInputError(f"{ckpt_path}: its weights do not fit the network its config describes ({err}). "
+                            "Fix: pass the checkpoint unchanged, as python -m edc.train wrote it.") from None
+    return Predictor(surrogate, config)

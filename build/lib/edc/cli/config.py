@@ -1,0 +1,148 @@
+"""Where the configs are, and the one table of checks for every config value of every command
+(values, not structure: Hydra checks that).
+
+A key a command's config does not have is skipped, so one table serves train, evaluate, predict
+and generate.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import math
+from collections.abc import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from edc.errors import EdcInputError
+from edc.models.scaling import REPRESENTATIONS, SCALERS
+
+# ${edc.either:VALUE,DEFAULT}: VALUE unless it is null. (oc.select returns a null value as
+# is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
+OmegaConf.register_new_resolver("edc.either", lambda value, default: default if value is None else value,
+                                replace=True)
+# ${edc.unless:VALUE,DEFAULT}: DEFAULT while VALUE is null, else null.
+OmegaConf.register_new_resolver("edc.unless", lambda value, default: default if value is None else None,
+                                replace=True)
+
+CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
+REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
+
+
+def real(value) -> bool:
+    """A finite number (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def count(minimum: int):
+    """A test: an integer (not a bool) of at least ``minimum``."""
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def at_least(low: float):
+    """A test: a finite number of at least ``low``."""
+    return lambda value: real(value) and value >= low
+
+
+def more_than(low: float):
+    """A test: a finite number above ``low``."""
+    return lambda value: real(value) and value > low
+
+
+def below(high: float):
+    """A test: a finite number below ``high``."""
+    return lambda value: real(value) and value < high
+
+
+def optional(test):
+    """``test``, or null."""
+    return lambda value: value is None or test(value)
+
+
+def one_of(choices):
+    """A test: a value among ``choices``."""
+    return lambda value: value in choices
+
+
+def interval(high: float):
+    """A test: ``[min, max]`` with ``0 < min <= max <= high``."""
+    return lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v)) and 0 < v[0] <= v[1] <= high
+
+
+# key: (test of a value that is set, what the value must be). A key the run does not have is skipped.
+RANGES = {
+    "seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
+    "model.optimizer.lr": (more_than(0), "a positive number (the learning rate), e.g. 1e-3"),
+    "model.net.dropout": (lambda v: real(v) and 0 <= v < 1, "a probability in [0, 1)"),
+    "model.net.n_knots": (count(1), "a positive integer"),
+    "model.net.direction_nodes": (count(1), "a positive integer (1: Eyring's single rate)"),
+    "model.net.memory_size": (count(0), "an integer >= 0 (0: no memory)"),
+    "data.batch_size": (count(1), "a positive integer"),
+    "data.eval_batch_size": (count(1), "a positive integer"),
+    "data.target_fs": (count(1), "a positive integer"),
+    "data.duration": (more_than(0), "a positive number of seconds"),
+    "data.max_samples": (optional(count(5)), "at least 5 rooms (3 to train, one each to validate and test), "
+                                             "or null for all rooms"),
+    "model.feature_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
+    "model.target_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
+    "model.target": (one_of(REPRESENTATIONS), f"one of {', '.join(REPRESENTATIONS)} (the space the network predicts in)"),
+    "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
+                        "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
+                        "training; 0.1 is the default)"),
+    "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
+    "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
+    **{f"loss.{k}": (at_least(0), "a finite number >= 0")
+       for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
+    "trainer.max_epochs": (count(1), "a positive integer"),
+    "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
+    "divergence.factor": (more_than(1), "a number > 1"),
+    "divergence.patience": (count(1), "a positive integer"),
+    # edc.evaluate
+    "subset": (one_of(("test", "all")), "'test' (the checkpoint's split) or 'all' (every row)"),
+    # edc.generate
+    "n_rooms": (optional(count(1)), "a positive number of rooms"),
+    "workers": (optional(count(1)), "a positive number of processes, or null for all cores"),
+    "chunk_size": (count(1), "a positive number of rooms"),
+    "n_shards": (count(1), "a positive integer"),
+    "shard": (count(0), "an integer >= 0"),
+    "simulation.sim_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
+    "simulation.duration": (more_than(0), "a positive number of seconds"),
+    "simulation.max_order": (count(0), "an integer >= 0"),
+    "simulation.ray_factor": (more_than(0), "> 0 (rays relative to the simulator's default count; the data "
+                                            "specification uses 1)"),
+    **{f"sampler.{k}": (interval(math.inf), "[min, max] in m with 0 < min <= max") for k in ("length", "width", "height")},
+    "sampler.absorption": (interval(1.0), "[min, max] with 0 < min <= max <= 1"),
+    "sampler.position_height": (more_than(0), "a positive height in m"),
+    "sampler.wall_margin": (at_least(0), "a distance >= 0 in m"),
+    "sampler.min_distance": (at_least(0), "a distance >= 0 in m"),
+    "sampler.profile_concentration": (more_than(0), "a positive Dirichlet concentration"),
+}
+
+
+def _value(cfg: DictConfig, key: str):
+    """``(True, value)`` of a dotted key, or ``(False, None)`` where the config has no such key."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check a training config: raise :class:`EdcInputError` naming the config key, the value and the fix."""
+    loss_target = str(cfg.loss.get("_target_", ""))
+    given = [k for k in REGION_WEIGHTS if k in cfg.loss]
+    if given and not loss_target.endswith("WeightedEDCLoss"):
+        raise EdcInputError(f"loss={cfg.loss.get('name', loss_target)} has no region weights, but {given} were "
+                            "given (weights=... or loss.*_weight). Fix: use loss=weighted_edc (or a preset: "
+                            "conservative, moderate, aggressive), or drop the weights.")
+    check(cfg, RANGES)
+
+
+def check(cfg: DictConfig, ranges: dict = RANGES) -> None:
+    """Raise :class:`EdcInputError` for the first key of ``ranges`` (``key: (test, what the value must
+    be)``) whose value in ``cfg`` fails its test; keys ``cfg`` does not have are skipped."""
+    for key, (accepts, requirement) in ranges.items():
+        present, value = _value(cfg, key)
+        if present and not accepts(value):
+            raise EdcInputError(f"{key}={value}: must be {requirement}.")

@@ -1,0 +1,99 @@
+"""What every Hydra command shares: bad input exits 2 with one message, a sweep job records its
+failure and the sweep goes on."""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+
+from edc.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EdcInputError,
+    report_input_error,
+)
+from edc.io import update_metadata
+
+
+def task(fn):
+    """Decorate a Hydra task function: bad input exits 2 with one clear message.
+
+    Inside a multirun a job never raises or exits (Hydra would abort the other jobs
+    and skip the sweep summary): it records its status in ``metadata.json`` and
+    returns it; the summary callback sets the sweep's exit code at the end.
+    """
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        _state["task_started"] = True
+        if _in_multirun():
+            return _run_sweep_job(fn, *args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except EdcInputError as err:
+            _discard_empty_run_dir()
+            sys.exit(report_input_error(err))
+
+    return wrapped
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN"
+
+
+def _run_sweep_job(fn, *args, **kwargs):
+    try:
+        result = fn(*args, **kwargs)
+        if os.environ.get("SLURM_JOB_ID") and isinstance(result, dict) \
+                and result.get("exit_code") in (EXIT_SIGINT, EXIT_SIGTERM):
+            # Preempted or requeued: leave no result, so that submitit waits for the requeued run,
+            # which resumes from last.ckpt in this job's dir.
+            sys.exit(result["exit_code"])
+        return result
+    except EdcInputError as err:
+        code, error = report_input_error(err), f"bad input: {err}"
+    except Exception as err:  # noqa: BLE001 - recorded, and the sweep goes on
+        traceback.print_exception(err)
+        code, error = EXIT_FAILED, f"{type(err).__name__}: {err}"
+    update_metadata(Path(HydraConfig.get().runtime.output_dir), status="failed", error=error, exit_code=code)
+    return {"status": "failed", "exit_code": code}
+
+
+def _discard_empty_run_dir() -> None:
+    """Remove the Hydra run dir of a refused job if it holds nothing but Hydra's own files."""
+    if not HydraConfig.initialized():
+        return
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def entrypoint(hydra_main):
+    """Wrap a ``@hydra.main`` function for ``python -m``.
+
+    Hydra exits 1 for errors of its own, such as an unknown config option
+    (``model=nope``); they happen before any task starts, so that 1 becomes 2,
+    the code for bad configuration.
+    """
+
+    @functools.wraps(hydra_main)
+    def wrapped():
+        _state["task_started"] = False
+        try:
+            hydra_main()
+        except SystemExit as exit_:
+            if exit_.code == EXIT_FAILED and not _state["task_started"]:
+                sys.exit(EXIT_BAD_INPUT)
+            raise
+
+    return wrapped
+
+
+_state = {"task_started": False}

@@ -1,0 +1,78 @@
+"""Evaluate a checkpoint on any dataset: ``python -m edc.evaluate ckpt_path=P [data=...] [subset=all]``.
+
+The model, scalers, training grid and split procedure come from the checkpoint;
+``data=...`` only says where the rooms are. ``subset=test`` (default) applies the
+checkpoint's split to the given data; ``subset=all`` evaluates every row. Results go
+to this command's own run dir, never over a training run's files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from edc.api import load
+from edc.cli.config import CONF_DIR, check
+from edc.cli.entry import entrypoint, task
+from edc.errors import EdcInputError
+from edc.io import read_json, update_metadata
+from edc.runs.records import now
+from edc.training import report
+from edc.training.evaluation import evaluate_split
+
+WHERE_KEYS = ("layout", "path", "features_csv", "edc_dir", "source_fs", "cache_dir")
+
+
+def data_config(trained: dict, given: DictConfig | None, subset: str) -> dict:
+    """The checkpoint's data config with the place of the rooms from ``given``; every row for
+    ``subset=all``; a cache only where the user asks for one (never the checkpoint's path)."""
+    merged = {**trained, "cache_dir": None}
+    if given is not None:
+        merged.update({k: v for k, v in OmegaConf.to_container(given, resolve=True).items() if k in WHERE_KEYS})
+    if subset == "all":
+        merged["max_samples"] = None
+    return merged
+
+
+def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targets: dict | None = None) -> dict:
+    """Metrics of the checkpoint on ``subset`` (test or all) of the data; files written to ``out_dir``."""
+    out_dir = Path(out_dir)
+    recorded = read_json(out_dir / "metadata.json") or {}
+    if recorded and recorded.get("command") != "evaluate":
+        raise EdcInputError(f"{out_dir}: holds a training run; evaluate would overwrite its predictions and "
+                            "metrics. Fix: leave hydra.run.dir unset (each evaluation gets its own dir).")
+    predictor = load(ckpt_path)
+    trained = predictor.config
+    datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
+    datamodule.setup("test")
+    if subset == "all":
+        rows = torch.as_tensor(datamodule.rows)
+        raw, edcs = datamodule.features[rows], datamodule.edcs[rows]
+    else:
+        raw, edcs, rows = datamodule.tensors("test")
+    metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir)
+    update_metadata(out_dir, status="completed", command="evaluate", ckpt_path=str(ckpt_path), subset=subset,
+                    model=trained["model"]["name"], timestamp=now(),
+                    dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary())
+    report.console.print(report.metrics_table(metrics, targets or trained["targets"], title=f"{subset} metrics"))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
+@task
+def main(cfg: DictConfig):
+    if not cfg.ckpt_path:
+        raise EdcInputError("ckpt_path is not set. Fix: python -m edc.evaluate ckpt_path=RUN_DIR/checkpoints/best.ckpt")
+    check(cfg)
+    out_dir = HydraConfig.get().runtime.output_dir
+    metrics = evaluate(cfg.ckpt_path, cfg.get("data"), cfg.subset, out_dir)
+    report.console.print(f"results: {out_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    entrypoint(main)()

@@ -1,0 +1,97 @@
+"""Predict EDCs and ISO 3382-1 parameters for new rooms.
+
+    python -m edc.predict ckpt_path=P features_csv=rooms.csv out=pred.csv
+    python -m edc.predict ckpt_path=P 'room=[3.5,4,3,1.4,2,1.5,1,1,1.5,.2,.3,.5,.6,.6,.6,.6]' out=one.csv
+
+Writes ``out`` (CSV: ID, EDT, T20, T30, C50, C80, D50 in s, s, s, dB, dB, fraction;
+``nan`` where undefined) and the EDCs beside it (same stem, ``.npy``, rows in CSV
+order); ``plot=true`` adds a PNG of the curves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, ListConfig
+
+from edc.api import load
+from edc.cli.config import CONF_DIR
+from edc.cli.entry import entrypoint, task
+from edc.data.schema import FEATURES
+from edc.data.validation import read_features, validate_features
+from edc.errors import EdcInputError
+from edc.io import atomic_path, save_npy
+
+
+def room_frame(room) -> pd.DataFrame:
+    """One room from ``room=[16 numbers]`` (ID ``room``)."""
+    values = list(room) if isinstance(room, (list, tuple, ListConfig)) else None
+    if values is None or len(values) != len(FEATURES):
+        raise EdcInputError(f"room={room}: give a list of {len(FEATURES)} numbers in the order "
+                            f"{', '.join(FEATURES)}.")
+    bad = [f"{name}={v!r}" for name, v in zip(FEATURES, values)
+           if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise EdcInputError(f"room: not numbers: {', '.join(bad)}. Fix: write plain numbers (m, absorption 0-1).")
+    return validate_features(pd.DataFrame([["room", *map(float, values)]], columns=["ID"] + FEATURES), "room")
+
+
+def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) -> pd.DataFrame:
+    if (features_csv is None) == (room is None):
+        raise EdcInputError("give exactly one of features_csv=FILE or room=[16 numbers].")
+    if not out:
+        raise EdcInputError("out is not set. Fix: out=predictions.csv (the EDCs go to predictions.npy).")
+    frame = read_features(features_csv) if features_csv else room_frame(room)
+    predictor = load(ckpt_path)
+    edcs, params = predictor.predict(frame, validated=True)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        params.to_csv(tmp, index=False, na_rep="nan")
+    written = [out, out.with_suffix(".npy")]
+    save_npy(written[1], edcs)
+    if plot:
+        written.append(out.with_suffix(".png"))
+        _plot(written[2], edcs, params["ID"], predictor.fs)
+    print(summary(params))
+    print("wrote " + ", ".join(map(str, written)))
+    return params
+
+
+def summary(params: pd.DataFrame) -> str:
+    """The parameters of the predicted rooms in a few lines: every room if there are few, else their spread."""
+    if len(params) <= 10:
+        return params.to_string(index=False)
+    spread = params.drop(columns="ID").describe(percentiles=[0.5]).loc[["min", "50%", "max"]]
+    return f"{len(params)} rooms (EDT, T20, T30 in s; C50, C80 in dB; D50 a fraction):\n" + \
+        spread.rename(index={"50%": "median"}).to_string(float_format="%.3f")
+
+
+def _plot(path, edcs, ids, fs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    t = np.arange(edcs.shape[1]) / fs
+    for curve, name in list(zip(edcs, ids))[:20]:
+        ax.plot(t, 10 * np.log10(np.clip(curve, 1e-30, None)), label=str(name))
+    ax.set(xlabel="time (s)", ylabel="EDC (dB)", ylim=(-80, 2))
+    ax.legend(fontsize=7)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+@task
+def main(cfg: DictConfig):
+    if not cfg.ckpt_path:
+        raise EdcInputError("ckpt_path is not set. Fix: ckpt_path=RUN_DIR/checkpoints/best.ckpt")
+    predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot)
+
+
+if __name__ == "__main__":
+    entrypoint(main)()

@@ -1,0 +1,257 @@
+"""Train a model: ``python -m edc.train [group=option ...] [key=value ...]``.
+
+    python -m edc.train                                   # demo data, default model and loss
+    python -m edc.train loss=weighted_edc loss.t20_weight=3.0
+    python -m edc.train -m loss=conservative,moderate,aggressive
+    python -m edc.train experiment=seed_stable data=paper6000
+
+``train(cfg, run_dir)`` is the plain function behind it (tests and benchmarks call it directly).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+from edc.api import upgrade
+from edc.cli import config as config_checks
+from edc.cli.entry import entrypoint, task
+from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
+from edc.io import read_json, update_metadata, write_json, write_text
+from edc.runs.records import git_commit, now, package_versions
+from edc.training import report
+from edc.training.callbacks import DIVERGENCE_CURES, RunStatus
+from edc.training.datamodule import EdcDataModule
+from edc.training.evaluation import evaluate_split
+from edc.training.module import build_module
+
+log = logging.getLogger(__name__)
+
+
+def resolve_precision(asked: str, accelerator: str) -> str:
+    """The precision that can run here: 16-mixed needs CUDA, else 32-true (one-line warning)."""
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if asked in ("16-mixed", "16") and not on_gpu:
+        warnings.warn(f"precision={asked} needs a CUDA GPU; running 32-true on {accelerator}.", stacklevel=2)
+        log.warning("precision=%s needs a CUDA GPU; running 32-true instead", asked)
+        return "32-true"
+    return asked
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: str) -> pl.Trainer:
+    callbacks = [status] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    for cb in callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint):
+            cb.dirpath = str(run_dir / "checkpoints")
+    logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
+    trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
+    # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
+    plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
+    try:
+        return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
+                           default_root_dir=str(run_dir), plugins=plugins)
+    except InstantiationException as err:
+        if not isinstance(err.__cause__, MisconfigurationException):
+            raise
+        reason = str(err.__cause__).rstrip(".!")
+        raise EdcInputError(f"trainer (accelerator={cfg.trainer.get('accelerator')}, devices="
+                            f"{cfg.trainer.get('devices')}): {reason}. Fix: trainer=cpu on this machine, or run "
+                            "on one that has the device (e.g. hydra/launcher=slurm_gpu).") from None
+
+
+def check_ddp_in_sweep(cfg: DictConfig) -> None:
+    """Refuse DDP in a local multirun: Lightning re-runs ``sys.argv``, relaunching the whole sweep."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
+        return
+    launcher = str(HydraConfig.get().launcher.get("_target_", ""))
+    if "ddp" in str(cfg.trainer.get("strategy", "")) and "Slurm" not in launcher:
+        raise EdcInputError("trainer=ddp inside a local multirun would relaunch the whole sweep in every "
+                            "device process. Fix: run DDP sweeps on SLURM (hydra/launcher=slurm_gpu, one task "
+                            "per device), or train one DDP run at a time without -m.")
+
+
+def requeued_checkpoint(run_dir: Path) -> str | None:
+    """``last.ckpt`` of this job's dir when SLURM requeued the job (preemption, timeout, scontrol)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.is_file():
+        log.info("requeued SLURM job: resuming from %s", last)
+        return str(last)
+    return None
+
+
+def resume_config(run_dir, overrides: list[str]) -> DictConfig:
+    """The recorded config of ``run_dir``, to continue it from ``last.ckpt``.
+
+    Only ``resume=...`` and a larger ``trainer.max_epochs`` may be given with it: anything else
+    would make the continued run a different experiment.
+    """
+    run_dir = Path(run_dir)
+    recorded, last = run_dir / "config.yaml", run_dir / "checkpoints" / "last.ckpt"
+    if not recorded.is_file() or not last.is_file():
+        raise EdcInputError(f"resume={run_dir}: needs {recorded.name} and checkpoints/last.ckpt there. "
+                            "Fix: pass the dir of a run started by python -m edc.train.")
+    cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(recorded))))
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "resume":
+            continue
+        if key == "trainer.max_epochs" and value.isdigit() and int(value) >= cfg.trainer.max_epochs:
+            cfg.trainer.max_epochs = int(value)
+            continue
+        raise EdcInputError(f"resume={run_dir} continues the run with its recorded configuration; {override!r} "
+                            f"is refused. Fix: drop it (only a larger trainer.max_epochs is allowed, now "
+                            f"{cfg.trainer.max_epochs}).")
+    cfg.ckpt_path = str(last)
+    return cfg
+
+
+def test_set_fingerprint(datamodule: EdcDataModule) -> str:
+    """Hash of the dataset and the test rooms: runs are ranked together only if tested on the same rooms."""
+    digest = hashlib.sha256(datamodule.dataset.fingerprint().encode())
+    digest.update(",".join(map(str, datamodule.splits["test"])).encode())
+    return digest.hexdigest()[:16]
+
+
+def train(cfg: DictConfig, run_dir) -> dict:
+    """Train, test and write the run dir. Returns the test metrics (with ``status``).
+
+    A run that starts from the ``last.ckpt`` of its own dir (``resume=``, a requeued job) continues
+    that run: its record keeps the original choices and start, and adds this part to the time trained.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_checks.validate(cfg)
+    check_ddp_in_sweep(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule: EdcDataModule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs)
+    module.fit_scalers(*datamodule.tensors("train")[:2])
+
+    asked = cfg.trainer.get("precision", "32-true")
+    precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
+    status = RunStatus(run_dir, **cfg.get("divergence", {}))
+    trainer = build_trainer(cfg, run_dir, status, precision)
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
+    continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_json(run_dir / "splits.json", datamodule.split_ids())
+    started, start = time.time(), now()
+    before = (read_json(run_dir / "metadata.json") or {}) if continuing else {}
+    first = {} if before else {"config_choices": dict(HydraConfig.get().runtime.choices)
+                               if HydraConfig.initialized() else {}, "timestamp": start}
+    update_metadata(run_dir, status="running", model=cfg.model.name, **first,
+                    parameter_count=module.parameter_count(), git_commit=git_commit(),
+                    versions=package_versions(), dataset_fingerprint=datamodule.dataset.fingerprint(),
+                    test_fingerprint=test_set_fingerprint(datamodule), data=datamodule.summary(),
+                    loss_config=_loss_config(cfg), precision_config={"asked": str(asked), "actual": precision},
+                    training_config=_training_config(cfg, datamodule))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (SystemExit, KeyboardInterrupt, Exception):
+        if status.exit_code in (None, EXIT_FAILED):  # an error, not a signal: shown, as any error is
+            raise
+        _record_segment(run_dir, before, start, started)
+        return {"status": "interrupted", "exit_code": status.exit_code}
+    if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
+        status.on_exception(trainer, module, KeyboardInterrupt())
+        _record_segment(run_dir, before, start, started)
+        return {"status": "interrupted", "exit_code": status.exit_code}
+    if not trainer.is_global_zero:  # DDP: the first process tests and records the run
+        return {"status": "completed", "exit_code": EXIT_OK}
+    segments = _record_segment(run_dir, before, start, started)
+    best = _best_checkpoint(trainer)
+    if best:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    raw, edcs, rows = datamodule.tensors("test")
+    module.to("cpu")
+    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir)
+    final = "diverged" if status.exit_code is not None else "completed"
+    gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
+        if torch.cuda.is_available() else {}
+    update_metadata(run_dir, status=final, finished=segments[-1]["finished"], **gpu_memory,
+                    training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
+                                                     duration_minutes=round(sum(s["minutes"] for s in segments), 3),
+                                                     best_checkpoint=best))
+    report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
+    if final == "diverged":
+        report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
+                             f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)
+    return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+def _record_segment(run_dir: Path, before: dict, start: str, started: float) -> list[dict]:
+    """Add the part of the run trained by this process to its ``segments`` in metadata.json; returns them."""
+    segments = _segments(before) + [{"started": start, "finished": now(),
+                                     "minutes": round((time.time() - started) / 60, 3)}]
+    update_metadata(run_dir, segments=segments)
+    return segments
+
+
+def _segments(before: dict) -> list[dict]:
+    """The parts of a continued run trained so far (one, for a record written before segments were kept)."""
+    if "segments" in before:
+        return before["segments"]
+    minutes = (before.get("training_config") or {}).get("duration_minutes")
+    return [{"started": before.get("timestamp"), "finished": before.get("finished"), "minutes": minutes}] \
+        if minutes is not None else []
+
+
+def _training_config(cfg: DictConfig, datamodule: EdcDataModule, **extra) -> dict:
+    return {"max_epochs": cfg.trainer.max_epochs, "batch_size": datamodule.batch_size,
+            "eval_batch_size": datamodule.eval_batch_size, "seed": cfg.seed, **extra}
+
+
+def _loss_config(cfg: DictConfig) -> dict:
+    """Loss type, its weights and the gradient clipping, for metadata.json."""
+    settings = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
+    return {"type": cfg.loss.get("name"), **settings, "gradient_clip_val": cfg.trainer.get("gradient_clip_val")}
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    for cb in trainer.callbacks:
+        if isinstance(cb, pl.callbacks.ModelCheckpoint) and cb.best_model_path:
+            return cb.best_model_path
+    return None
+
+
+def print_choices(cfg: DictConfig, full: bool) -> None:
+    """One line of the composed choices (``model=physics loss=log_edc ...``), or the whole config."""
+    if full:
+        report.console.print(OmegaConf.to_yaml(cfg, resolve=True))
+    elif HydraConfig.initialized():
+        choices = {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+        report.console.print(" ".join(f"{k}={v}" for k, v in choices.items() if v is not None), soft_wrap=True)
+
+
+@hydra.main(version_base="1.3", config_path=config_checks.CONF_DIR, config_name="train")
+@task
+def main(cfg: DictConfig):
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.get("resume"):
+        cfg = resume_config(cfg.resume, list(HydraConfig.get().overrides.task))
+    print_choices(cfg, bool(cfg.get("print_config")))
+    result = train(cfg, run_dir)
+    report.console.print(f"run dir: {run_dir}", soft_wrap=True)
+    code = result.get("exit_code", EXIT_OK)
+    if code and HydraConfig.get().mode.name != "MULTIRUN":
+        sys.exit(code)
+    return result
+
+
+if __name__ == "__main__":
+    entrypoint(main)()

@@ -1,0 +1,169 @@
+"""The default network: the simulator's physics in closed form with learned corrections."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edc.acoustics import room
+from edc.acoustics.simulate import ISM_ORDER, SPEED_OF_SOUND
+from edc.models.mlp import mlp
+from edc.models.scaling import Scaler
+from edc.models.surrogate import EdcNet
+
+
+class PhysicsEDC(EdcNet):
+    """The simulator's physics with learned corrections and a monotone dB residual.
+
+    The EDC is the image sources' part (exact, order <= 3, their pulses added coherently as
+    the simulator adds them, see :func:`edc.acoustics.room.coherent_image_energy`) plus, per
+    simulated band ``b`` (8, see :mod:`edc.acoustics.room`), a late part held until about the first
+    4th-order arrival and decaying after it as the specular field does: a mixture of
+    exponentials over ray directions (:func:`edc.acoustics.room.specular_decay_rates`, mean rate
+    Eyring's), at Barron's level. The sum is normalised to 0 dB at t = 0.
+
+    Learned on top, from derived physics only (volume, surface, distances, first 4th-order
+    arrival; per band absorption, decay time, image energies), never the coordinates, so
+    that they carry over to new rooms:
+    - one MLP shared by the bands (it sees one band's absorption, never the others') corrects
+      the decay time, the level and the onset; the late bands are mixed with learned shares;
+    - a second MLP adds corrections to the per-sample decrements (softplus keeps them
+      positive), on knots every ``early_step_ms`` up to ``early_ms`` and evenly spaced after.
+    The model also remembers the training rooms' geometries (up to ``memory_size``): for a
+    room of one of them it adds what it learned of that geometry (on the knots and the band
+    corrections); other rooms get nothing from it. Output: ``(batch, n_out)`` level in dB,
+    non-increasing, from 0 dB (its config sets ``model.target: db``).
+    """
+
+    N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
+    SMOOTH_RAMP_S = 0.016  # a ramp this wide (s) is resolved by the late part's ~8 ms interpolation grid
+
+    def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
+                 hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
+                 floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
+                 memory_size: int = 512):
+        super().__init__()
+        self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
+        self.n_out, self.fs, self.floor_db = n_out, float(fs), floor_db
+        n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
+        self.feature_scaler = Scaler("standard", n_in)
+        self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
+        self.residual_net = mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_knots, dropout)
+        for last in (self.band_net[-1], self.residual_net[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.band_logit = nn.Parameter(torch.tensor(room.BAND_ENERGY).log())
+        # the training rooms' geometries (L W H, source, receiver; NaN: free slot) and a learned
+        # residual per geometry: what its rooms share beyond the physics (see forward)
+        self.register_buffer("memory_rooms", torch.full((memory_size, 9), float("nan")))
+        self.memory = nn.Parameter(torch.zeros(memory_size, n_knots))  # on the residual's knots
+        self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, 4))  # on the band corrections
+        self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
+        self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
+
+    def band_inputs(self, raw):
+        """Unscaled inputs ``(b, 8, 19)`` of the band MLP and the physics the forward pass needs."""
+        volume, surface, distance = room.geometry(raw)
+        decay = room.reverberation_time(raw, "eyring")  # (b, 8)
+        arrival_4 = room.first_arrival(raw, ISM_ORDER + 1)
+        sample, ism = room.image_sources(raw, self.fs)  # (b, k), (b, k, 8)
+        alpha = room.band_absorption(raw)
+        air = torch.as_tensor(room.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
+        mean_free_path = 4.0 * volume / surface
+        glob = torch.stack([volume.log(), surface.log(), distance.log(), mean_free_path.log(), arrival_4.log()], -1)
+        early = min(round(0.02 * self.fs), self.n_out - 1)
+        band = torch.stack([alpha, torch.log(-torch.log1p(-alpha.clamp(max=0.999)) + 1e-3),
+                            (air * mean_free_path[:, None]).log(), decay.log(),
+                            (ism.sum(1) * distance[:, None] ** 2).log(),  # all images, then those from 20 ms
+                            ((ism * (sample >= early)[..., None]).sum(1) * distance[:, None] ** 2 + 1e-9).log()], -1)
+        onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
+        inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
+        return inputs, decay, volume, distance, arrival_4
+
+    def fit_features(self, raw: torch.Tensor) -> None:
+        """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
+        with torch.no_grad():
+            self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
+            rooms = torch.unique(raw[:, :9].float(), dim=0)[:len(self.memory_rooms)]
+            self.memory_rooms.fill_(float("nan"))
+            self.memory_rooms[:len(rooms)] = rooms
+
+    def remembered(self, raw):
+        """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0:
+        ``(b, n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        if not len(self.memory_rooms):  # memory_size 0: the model without a memory
+            return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
+        rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
+        gap = (geometry.square().sum(-1, keepdim=True) - 2.0 * geometry @ rooms.T + rooms.square().sum(-1))
+        match = gap < 1e-6  # (b, memory_size); NaN (free slot): False
+        slot, known = match.float().argmax(-1), match.any(-1).to(raw.dtype)
+        return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
+
+    def forward(self, x, raw):
+        inputs, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
+        z = self.feature_scaler(inputs)
+        residual, bands = self.remembered(raw.float())
+        o = self.band_net(z) + bands  # (b, 8, 4)
+        decay = decay * torch.exp(o[..., 0])
+        level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
+        onset = arrival_4[:, None] * torch.exp(o[..., 2])
+        width = 0.002 * torch.exp(o[..., 3])
+        rates, shares = room.specular_decay_rates(raw.float(), self.direction_nodes)  # (b, 8, q), (b, q)
+        rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
+        # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
+        weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
+        log_energy = (torch.log(weights * level)[..., None] + shares.log()[:, None, :]
+                      - rates * (distance / SPEED_OF_SOUND)[:, None, None])
+        sample, images = room.coherent_image_energy(raw.float(), self.fs)
+        hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
+        energy = room.backward_integral(hist)[:, :self.n_out] + self.late_energy(log_energy, rates, onset, width)
+        prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        decrements = -torch.diff(prior, dim=-1)
+        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
+        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.N_BAND].flatten(1)
+        correction = (self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual) @ self.knots.T
+        level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
+        return torch.cat([torch.zeros_like(level_db[:, :1]), level_db], -1).clamp(min=self.floor_db)
+
+    def late_energy(self, log_energy, rates, onset, width):
+        """Late energy left after each sample, ``(b, n_out)``: the sum over bands and directions of
+        ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``, i.e. held
+        until the onset and decaying after it. Only a sharp ramp (width < ``SMOOTH_RAMP_S``) needs
+        every sample, until 20 widths past its onset (there ``s = t``); after the last such point the
+        sum is smooth in log and is computed every ~8 samples and interpolated (error < 0.01 dB), so
+        one smooth ramp in a batch does not put the whole batch on the fine grid."""
+        sharp = width < self.SMOOTH_RAMP_S
+        knee_end = torch.where(sharp, onset + 20.0 * width, torch.zeros_like(onset)).amax()
+        n_fine = min(self.n_out, int(torch.ceil(knee_end * self.fs)) + 1)
+        if self.n_out - n_fine < 16:  # too short a tail to interpolate: all of it on the fine grid
+            n_fine = self.n_out
+
+        def energy(t, ramps: bool):  # (b, n) at times t (n,); without ramps s = t (past every knee)
+            held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None]) \
+                if ramps else t
+            log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
+            return log_terms.clamp(min=-80.0).exp_().sum((1, 2))  # e^-80: 350 dB down, yet no subnormal float32
+
+        fine = energy(self.t[:n_fine], True)
+        if n_fine == self.n_out:
+            return fine
+        t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
+                                  device=fine.device, dtype=fine.dtype)
+        coarse = energy(t_coarse, not bool(sharp.all())).log()  # > 0: every term is at least e^-80
+        tail = F.interpolate(coarse[:, None], size=self.n_out - n_fine, mode="linear", align_corners=True)[:, 0]
+        return torch.cat([fine, tail.exp()], -1)
+
+
+def _knot_matrix(n_out: int, fs: float, n_knots: int, early_ms: float, early_step_ms: float) -> torch.Tensor:
+    """``(n_out - 1, n_knots)`` linear interpolation from knots to the decrements' times (ms)."""
+    end_ms = (n_out - 1) * 1000.0 / fs
+    early = torch.arange(0.0, min(early_ms, end_ms), early_step_ms)
+    knots = torch.cat([early, torch.linspace(early_ms, end_ms, max(n_knots - len(early), 2))])[:n_knots]
+    times = torch.arange(1, n_out) * 1000.0 / fs
+    right = torch.searchsorted(knots, times).clamp(1, len(knots) - 1)
+    frac = ((times - knots[right - 1]) / (knots[right] - knots[right - 1])).clamp(0.0, 1.0)
+    matrix = torch.zeros(n_out - 1, n_knots)
+    rows = torch.arange(n_out - 1)
+    matrix[rows, right - 1] = 1.0 - frac
+    matrix[rows, right] = frac
+    return matrix

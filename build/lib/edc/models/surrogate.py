@@ -1,0 +1,62 @@
+"""The trained predictor: feature scaler, network and target transform, raw room features in,
+linear-energy EDCs out. Inference needs only this (no Lightning); the Lightning module of
+training (:class:`edc.training.module.EdcModule`) is a Surrogate with a loss and an optimizer,
+so both share one state-dict layout."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from edc.models.scaling import Scaler, TargetTransform
+
+
+class EdcNet(nn.Module):
+    """Base of every network: ``forward(x, raw) -> (batch, n_out)`` in the target space, where ``x``
+    is the scaled feature vector ``(batch, n_features)`` and ``raw`` the same rooms in physical units
+    ``(batch, 16)`` (m, absorption); ``n_out`` is the number of grid samples."""
+
+    def fit_features(self, raw: torch.Tensor) -> None:
+        """Fit what the network scales by itself on the training rooms ``(n, 16)`` (default: nothing)."""
+
+
+class Surrogate(nn.Module):
+    """Raw features ``(b, 16)`` -> EDCs ``(b, n_samples)`` on a grid of ``fs`` Hz.
+
+    The one owner of scaling: :meth:`fit_scalers` fits the feature scaler, the network's own
+    input scaling and the target transform on the training rooms.
+    """
+
+    def __init__(self, model: EdcNet, feature_scaler: Scaler, target_transform: TargetTransform, fs: float,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.model, self.feature_scaler, self.target_transform = model, feature_scaler, target_transform
+        self.fs = float(fs)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw features ``(b, 16)`` -> model output in target space ``(b, n_samples)``."""
+        return self.model(self.feature_scaler(raw), raw)
+
+    @torch.no_grad()
+    def predict_edc(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw features ``(b, 16)`` -> linear-energy EDCs ``(b, n_samples)``."""
+        return self.target_transform.decode(self(raw)).float()
+
+    @torch.no_grad()
+    def fit_scalers(self, raw: torch.Tensor, edc: torch.Tensor) -> None:
+        """Fit every scaler on the training split: raw features ``(n, 16)``, linear EDCs ``(n, n_samples)``."""
+        self.feature_scaler.fit(raw)
+        self.model.fit_features(raw)
+        self.target_transform.fit(edc)
+
+    def parameter_count(self) -> int:
+        return int(sum(p.numel() for p in self.model.parameters()))
+
+
+def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Linear EDCs ``(n, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
+    surrogate.eval()
+    device = next(surrogate.parameters()).device
+    with torch.inference_mode():
+        out = [surrogate.predict_edc(raw[i : i + batch_size].to(device)).cpu() for i in range(0, len(raw), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)

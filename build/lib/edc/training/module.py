@@ -1,0 +1,74 @@
+"""The Lightning module: a :class:`edc.models.Surrogate` with a loss and an optimizer, one shared step
+for every stage."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from edc.data.schema import FEATURES
+from edc.models import Surrogate, build_surrogate
+from edc.training.losses import LossContext
+
+
+class EdcModule(Surrogate, pl.LightningModule):
+    """Predict EDCs from room features, trained with ``loss``.
+
+    Args:
+        surrogate: the network and its (unfitted) scalers; the module takes them over, so that a
+            checkpoint's state dict is a Surrogate's.
+        loss: a loss of :mod:`edc.training.losses`.
+        optimizer: ``_partial_`` factory taking the parameters.
+        scheduler: optional ``_partial_`` factory taking the optimizer.
+        config: the resolved run config, stored in the checkpoint so that ``edc.load`` rebuilds
+            everything from the file alone.
+    """
+
+    def __init__(self, surrogate: Surrogate, loss: nn.Module, optimizer, scheduler=None, config: dict | None = None):
+        super().__init__(surrogate.model, surrogate.feature_scaler, surrogate.target_transform, surrogate.fs)
+        self.loss = loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.config = config or {}
+
+    def _shared_step(self, batch, stage: str):
+        raw, edc, _ = batch
+        pred = self(raw)
+        target = self.target_transform.encode(edc)
+        ctx = LossContext(target_edc=edc, decode=self.target_transform.decode, fs=self.fs)
+        loss, terms = self.loss(pred.float(), target, ctx)
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(raw),
+                 sync_dist=True)
+        for name, value in terms.items():  # a count of fallback batches adds up; the others average
+            self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=len(raw), sync_dist=True,
+                     reduce_fx="sum" if name.endswith("fallback") else "mean")
+        if stage != "train":
+            mae = torch.mean(torch.abs(self.target_transform.decode(pred.float()) - edc))
+            self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
+                     sync_dist=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._shared_step(batch, "val")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
+                                                         "monitor": "val/loss"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["edc_config"] = self.config
+
+
+def build_module(config: dict, n_samples: int, fs: float) -> EdcModule:
+    """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler."""
+    model = config["model"]
+    loss = instantiate({k: v for k, v in config["loss"].items() if k != "name"})
+    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs), loss,
+                     optimizer=instantiate(model["optimizer"]),
+                     scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config)
