@@ -14,6 +14,7 @@ import torch
 
 from edc import acoustics
 from edc.acoustics.decay_curves import n_samples
+from edc.acoustics.iso3382 import band_parameters
 from edc.data.schema import FEATURES
 from edc.data.validation import validate_features
 from edc.errors import EdcInputError
@@ -63,15 +64,25 @@ class Predictor:
             features = features.assign(ID=[f"room{i}" for i in range(len(features))])
         return validate_features(features[["ID"] + FEATURES], source)
 
+    @property
+    def bands(self) -> bool:
+        """Whether the model predicts the octave bands beside the broadband curve."""
+        return self.surrogate.n_curves > 1
+
     def predict(self, features: pd.DataFrame, source: str = "features", validated: bool = False):
-        """EDCs ``(n, n_samples)`` and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50``
-        (s, s, s, dB, dB, fraction; NaN where undefined). ``validated``: the table was checked already."""
+        """Curves ``(n, C, n_samples)`` (linear energy at ``fs`` Hz; C = 8: broadband, then 125 Hz to 8 kHz;
+        C = 1: broadband) and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50`` (broadband) and, for a band
+        model, the same per band ``EDT_125 ... D50_8000`` with ``EDT_mid``, ``T20_mid`` (s, dB, a fraction
+        for D; NaN where undefined). ``validated``: the table was checked already."""
         rooms = features if validated else self._rooms(features, source)
-        edcs = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
+        curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = acoustics.parameters(edcs, self.fs, names=tuple(PARAMETER_COLUMNS.values()))
+            values = acoustics.parameters(curves[:, 0], self.fs, names=tuple(PARAMETER_COLUMNS.values()))
         params = {col: values[name] for col, name in PARAMETER_COLUMNS.items()}
-        return edcs, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
+        if self.bands:
+            params |= {key.upper().replace("_MID", "_mid"): value
+                       for key, value in band_parameters(curves[:, 1:], self.fs).items()}
+        return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
 
 
 def read_checkpoint(path) -> dict:
@@ -94,7 +105,7 @@ def load(ckpt_path) -> Predictor:
     config = checkpoint["edc_config"]
     data = config["data"]
     surrogate = build_surrogate(config["model"], len(FEATURES), n_samples(data["duration"], data["target_fs"]),
-                                data["target_fs"])
+                                data["target_fs"], 8 if data.get("bands") else 1)
     try:
         surrogate.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:

@@ -27,6 +27,17 @@ def small_compact(tmp_path_factory, demo):
     return out
 
 
+@pytest.fixture(scope="session")
+def small_bands(tmp_path_factory, demo):
+    """The same 60 demo rooms with their octave-band curves."""
+    from edc.data import write_compact
+
+    out = tmp_path_factory.mktemp("bands60")
+    write_compact(out, demo.features.iloc[:60], {"edc_fs": demo.edc_fs}, np.asarray(demo.edcs[:60]),
+                  np.asarray(demo.band_edcs[:60]))
+    return out
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test is a unit or an integration test, so that each kind runs alone (make test-unit / -integration)."""
     unmarked = [item.nodeid for item in items if not ({"unit", "integration"} & {m.name for m in item.iter_markers()})]

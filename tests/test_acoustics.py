@@ -142,14 +142,48 @@ def test_energy_decay_curve_is_onset_aligned_schroeder():
     assert (padded[:, 500:] == 0).all() and padded[0, 0] == 1.0
 
 
-def test_octave_band_edcs():
-    fs = 48000
-    rng = np.random.default_rng(1)
-    rir = rng.standard_normal((2, fs)) * np.exp(-13.8 * np.arange(fs) / fs / 0.5)
-    bands = acoustics.energy_decay_curve(rir, fs, duration=1.0, octave_bands=True)
-    assert bands.shape == (2, 7, fs)
-    np.testing.assert_allclose(bands[..., 0], 1.0)
-    assert (np.diff(bands, axis=-1) <= 1e-12).all()
+def decaying_noise(t60: float, n: int, rng, fs: int = 48000) -> np.ndarray:
+    """White noise whose energy falls 60 dB in ``t60`` s."""
+    return rng.standard_normal(n) * 10.0 ** (-3.0 * np.arange(n) / fs / t60)
+
+
+def test_octave_band_edcs_are_pyfars_bank_on_the_whole_rir_cut_at_the_broadband_onset():
+    """An independent computation: pyfar's order-6 octave bank called directly, numpy's Schroeder sum
+    from the broadband onset, pyrato's decay times on the band curves; to floating-point precision."""
+    import pyfar
+    import pyrato
+
+    fs, rng = 48000, np.random.default_rng(1)
+    rir = np.stack([np.concatenate([np.zeros(300 + 100 * i), decaying_noise(0.4 + 0.3 * i, fs, rng)])[:fs]
+                    for i in range(2)])
+    bands = acoustics.energy_decay_curve(rir, fs, duration=0.9, octave_bands=True)
+    assert bands.shape == (2, 7, round(0.9 * fs))
+    filtered = pyfar.dsp.filter.fractional_octave_bands(pyfar.Signal(rir, fs), num_fractions=1,
+                                                        frequency_range=(125, 8000), order=6).time  # (7, 2, n)
+    for room in range(2):
+        energy = rir[room] ** 2
+        onset = np.flatnonzero(energy >= energy.max() / 100)[0]
+        band_energy = filtered[:, room, onset:] ** 2
+        expected = np.cumsum(band_energy[:, ::-1], axis=-1)[:, ::-1]
+        expected = expected[:, : bands.shape[-1]] / expected[:, :1]
+        np.testing.assert_allclose(bands[room], expected, rtol=1e-9, atol=1e-15)
+        for b in range(7):
+            theirs = pyrato.parameters.reverberation_time_linear_regression(
+                pyfar.TimeData(expected[b], np.arange(expected.shape[-1]) / fs), "T20")
+            assert acoustics.t20(bands[room, b], fs) == pytest.approx(float(np.squeeze(theirs)), rel=1e-9)
+
+
+@pytest.mark.parametrize("t60,low_band,higher_bands", [(0.1, (0.115, 0.15), (0.095, 0.115)),
+                                                        (0.2, (0.20, 0.235), (0.19, 0.22))])
+def test_the_octave_filters_ring_at_125_hz(t60, low_band, higher_bands):
+    """The data specification's test decay (docs/data.md): with T = 0.1 s the 125 Hz band reads about
+    0.13 s (median of 30 realisations; 0.12 s in the protocol this project follows) while the bands from
+    250 Hz read T; the order matters: pyfar's default order 14 rings far longer."""
+    rng = np.random.default_rng(7)
+    t20 = np.median([acoustics.t20(acoustics.energy_decay_curve(decaying_noise(t60, 48000, rng), 48000, 0.9,
+                                                                octave_bands=True), 48000) for _ in range(30)], axis=0)
+    assert low_band[0] <= t20[0] <= low_band[1], t20
+    assert all(higher_bands[0] <= t <= higher_bands[1] for t in t20[1:]), t20
 
 
 @needs_paper6000

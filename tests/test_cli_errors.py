@@ -87,7 +87,7 @@ DATA_CASES = {
     "increasing curve": (edcs_change(rising), "increasing curve"),
     "dB instead of linear": (edcs_change(lambda e: 10 * np.log10(np.clip(e, 1e-12, None))), "dB instead of linear"),
     "wrong dtype": (edcs_change(lambda e: (e * 1000).astype(np.int32)), "dtype int32"),
-    "wrong shape": (edcs_change(lambda e: e[:, None, :]), "2-D array"),
+    "wrong shape": (edcs_change(lambda e: e[:, None, :]), "expected a (n_rooms, n_samples) array"),
     "fewer curves than rooms": (edcs_change(lambda e: e[:50]), "50 curves but 60 rooms"),
     "meta.json missing": (meta_text(None), "meta.json: missing"),
     "meta.json without edc_fs": (meta_text('{"made_by": "hand"}'), "'edc_fs'"),

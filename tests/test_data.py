@@ -119,17 +119,22 @@ def test_compact_problems(tmp_path):
         load_compact(tmp_path / "nowhere")
 
 
+def on_grid(data, fs, duration):
+    """The broadband curves of every room on the grid."""
+    return data.curves(np.arange(len(data)), fs, duration, bands=False)[:, 0]
+
+
 def test_resampling_takes_the_grid_values_and_checks_rates(tmp_path):
     edcs = exponential_edcs(3, 96000, 48000)
     data = load_compact(compact(tmp_path, edcs, {"edc_fs": 48000}))
-    grid = data.on_grid(1000, 2.0)
+    grid = on_grid(data, 1000, 2.0)
     assert grid.shape == (3, 2000)
     np.testing.assert_array_equal(grid, edcs[:, ::48])
-    assert data.on_grid(48000, 2.0).shape == (3, 96000)
+    assert on_grid(data, 48000, 2.0).shape == (3, 96000)
     with pytest.raises(EdcInputError, match="does not divide"):
-        data.on_grid(7000, 2.0)
+        on_grid(data, 7000, 2.0)
     with pytest.raises(EdcInputError, match="duration"):
-        data.on_grid(1000, 3.0)
+        on_grid(data, 1000, 3.0)
 
 
 def test_folder_layout_pads_cuts_caches_and_validates(tmp_path):
@@ -197,3 +202,72 @@ def test_splits_are_disjoint_and_configuration_split_keeps_groups(demo):
     parts = split_rows(grouped, 42, "configuration")
     seen = [set(key.iloc[p]) for p in parts.values()]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+
+
+def band_curves(n=3, n_samples=2000, fs=1000):
+    """``(n, 7, n_samples)`` exponential decays, one T per band."""
+    t = np.arange(n_samples) / fs
+    return np.stack([[np.exp(-13.8 * t / (0.3 + 0.1 * b)) for b in range(7)] for _ in range(n)]).astype(np.float32)
+
+
+BAD_BANDS = {  # name: (change to (n, 7, n) band curves, expected text)
+    "NaN at 500 Hz": (lambda e: e.__setitem__((1, 2, 5), np.nan), "NaN or infinite values in 1 curve(s): r1 (500 Hz band)"),
+    "increasing at 8 kHz": (lambda e: e.__setitem__((2, 6, 50), 0.99), "r2 (8000 Hz band)"),
+    "not starting at 1 at 125 Hz": (lambda e: e.__setitem__((0, 0), e[0, 0] * 0.5), "r0 (125 Hz band)"),
+    "6 bands": (lambda e: None, "(n_rooms, 7, n_samples)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BANDS))
+def test_bad_band_curves_name_the_room_and_band(tmp_path, case):
+    bands = band_curves()
+    change, expected = BAD_BANDS[case]
+    change(bands)
+    if case == "6 bands":
+        bands = bands[:, :6]
+    write_compact(tmp_path, features_frame(3), {"edc_fs": 1000}, exponential_edcs(3, 2000, 1000), bands)
+    with pytest.raises(EdcInputError) as err:
+        load_compact(tmp_path)
+    assert expected in str(err.value) and "band_edcs.npy" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_band_order_and_length_are_checked(tmp_path):
+    write_compact(tmp_path, features_frame(3), {"edc_fs": 1000, "bands_hz": [8000, 4000, 2000, 1000, 500, 250, 125]},
+                  exponential_edcs(3, 2000, 1000), band_curves())
+    with pytest.raises(EdcInputError, match="bands_hz"):
+        load_compact(tmp_path)
+    write_compact(tmp_path, features_frame(3), {"edc_fs": 1000}, exponential_edcs(3, 2000, 1000), band_curves(n_samples=1000))
+    with pytest.raises(EdcInputError, match="1000 samples per curve but edcs.npy has 2000"):
+        load_compact(tmp_path)
+
+
+def test_band_curves_on_the_grid_broadband_first(tmp_path):
+    edcs, bands = exponential_edcs(3, 2000, 1000), band_curves()
+    write_compact(tmp_path, features_frame(3), {"edc_fs": 1000}, edcs, bands)
+    data = load_compact(tmp_path)
+    assert data.has_bands and isinstance(data.band_edcs, np.memmap)
+    curves = data.curves([2, 0], 500, 1.0, bands=True)
+    assert curves.shape == (2, 8, 500)
+    np.testing.assert_array_equal(curves[0, 0], edcs[2, :1000:2])
+    np.testing.assert_array_equal(curves[1, 1:], bands[0, :, :1000:2])
+
+
+def test_folder_layout_with_band_files(tmp_path):
+    frame, edcs, bands = features_frame(3), exponential_edcs(3, 2000, 1000), band_curves()
+    write_csv(tmp_path, frame)
+    for name, folder, curves in (("broadband", "edcs", edcs), ("bands", "bands", bands)):
+        (tmp_path / folder).mkdir()
+        for room_id, curve in zip(frame.ID, curves):
+            np.save(tmp_path / folder / f"{room_id}.npy", curve)
+    data = load_folder(tmp_path / "features.csv", tmp_path / "edcs", 1000, 2.0, band_edc_dir=tmp_path / "bands")
+    np.testing.assert_array_equal(data.band_edcs, bands)
+    np.save(tmp_path / "bands" / f"{frame.ID[1]}.npy", bands[1, :6])
+    with pytest.raises(EdcInputError, match=r"expected \(7, n\): one row per octave band"):
+        load_folder(tmp_path / "features.csv", tmp_path / "edcs", 1000, 2.0, band_edc_dir=tmp_path / "bands",
+                    cache_dir=tmp_path / "cache2")
+
+
+def test_the_demo_rooms_ship_their_bands(demo):
+    assert demo.has_bands and demo.band_edcs.shape == (400, 7, 2000) and demo.edcs.shape == (400, 2000)
+    level = 10 * np.log10(demo.band_edcs)
+    assert (level[..., 0] == 0).all() and (np.diff(level, axis=-1) <= 0).all()

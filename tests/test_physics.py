@@ -153,3 +153,28 @@ def test_specular_decay_matches_random_rays(room):
         ours = (weights * torch.exp(-rates * t)).sum(-1)
         kept = theirs > 1e-3  # down to 30 dB, past the T20 range
         torch.testing.assert_close(ours[kept], theirs[kept], rtol=0.03, atol=0)
+
+
+def test_octave_leakage_is_the_simulators_bands_through_the_octave_filters():
+    """Energy of a white pulse in each simulator band (pyroomacoustics' filters) that each octave filter of
+    the band curves passes (pyfar's bank): the constants the physics model uses."""
+    import pyfar
+
+    from edc.acoustics import octave_filter_bank
+
+    taps = pra.acoustics.OctaveBandsFactory(base_frequency=125, fs=48000, n_fft=512).filters  # (n, 8)
+    pulses = np.zeros((8, 48000))
+    pulses[:, : len(taps)] = taps.T
+    passed = octave_filter_bank(48000).process(pyfar.Signal(pulses, 48000)).time ** 2  # (7, 8, n)
+    leakage = passed.sum(-1) / (pulses**2).sum(-1)
+    np.testing.assert_allclose(closed_form.OCTAVE_LEAKAGE, leakage, atol=1e-4)
+
+
+def test_octave_kernels_and_coherence_are_the_filters_energy_and_autocorrelation():
+    kernels = closed_form.octave_energy_kernels(1000, 71).numpy()
+    np.testing.assert_allclose(kernels.sum(-1), 1.0, rtol=1e-6)
+    centroid = (kernels * np.arange(71)).sum(-1)  # ms: 16.7 at 125 Hz, halving per octave
+    assert 15 < centroid[0] < 18 and (np.diff(centroid) < 0).all()
+    coherence = closed_form.octave_filter_coherence().numpy()
+    assert (coherence[:, 0] == 1).all() and (coherence[:, -1] == 0).all()
+    assert abs(coherence[0, 48 * 32]) < 0.1 and abs(coherence[3, 48 * 8]) < 0.02  # 125 Hz at 32 ms, 1 kHz at 8 ms

@@ -13,10 +13,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import edc
+from edc import acoustics
 from edc.cli.evaluate import evaluate
 from edc.cli.predict import predict
 from edc.cli.train import train
 from edc.errors import EdcInputError
+from edc.runs import compare
 
 from .conftest import ROOT
 
@@ -103,7 +105,7 @@ def test_weights_on_a_loss_without_regions_are_refused(small_compact, tmp_path):
 def test_each_model_trains_one_epoch(small_compact, tmp_path, model):
     result = train(tiny(small_compact, f"model={model}", "loss=mse"), tmp_path)
     assert result["status"] == "completed"
-    assert np.load(tmp_path / "predictions.npy").shape == (12, 2000)
+    assert np.load(tmp_path / "predictions.npy").shape == (12, 1, 2000)  # these 60 rooms have no bands
 
 
 @pytest.mark.integration
@@ -201,8 +203,8 @@ def test_predict_cli_function_and_api_agree(trained_run, tmp_path):
     assert list(written.columns) == ["ID", "EDT", "T20", "T30", "C50", "C80", "D50"]
     assert written.ID[0] == "room"
     curves = np.load(tmp_path / "one.npy")
-    assert curves.shape == (1, 2000) and curves[0, 0] == pytest.approx(1.0)
-    assert (np.diff(curves[0]) <= 0).all(), "the physics model's EDC never rises"
+    assert curves.shape == (1, 1, 2000) and curves[0, 0, 0] == pytest.approx(1.0)
+    assert (np.diff(curves[0, 0]) <= 0).all(), "the physics model's EDC never rises"
     edcs, params = edc.load(ckpt).predict(pd.DataFrame([HAND_MADE], columns=edc.data.FEATURES))
     np.testing.assert_allclose(edcs, curves, rtol=1e-6)
     np.testing.assert_allclose(params["T20"], table["T20"], rtol=1e-6)
@@ -276,4 +278,41 @@ def test_checkpoints_written_before_the_layers_still_load(name):
     the scalers under data.: they load and predict exactly the curves that code predicted."""
     rooms = pd.read_csv(FIXTURES / "rooms5.csv")
     edcs, _ = edc.load(FIXTURES / f"{name}-before-layers.ckpt").predict(rooms)
-    np.testing.assert_allclose(edcs, np.load(FIXTURES / f"{name}-before-layers-edcs.npy"), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(edcs[:, 0], np.load(FIXTURES / f"{name}-before-layers-edcs.npy"), rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def band_run(small_bands, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("band_run")
+    return run_dir, train(tiny(small_bands, "trainer.max_epochs=2"), run_dir)
+
+
+@pytest.mark.integration
+def test_data_with_bands_trains_per_band_and_reports_every_band(band_run, tmp_path):
+    run_dir, metrics = band_run
+    assert np.load(run_dir / "predictions.npy").shape == (12, 8, 2000)
+    for name in ("edt", "t20", "t30", "c50", "c80", "d50"):
+        for band in (125, 1000, 8000):
+            for key in ("mae", "rmse", "r2", "n_undefined"):
+                assert np.isfinite(metrics[f"{name}_{band}_{key}"]), (name, band, key)
+    assert {"edt_mid_mae", "t20_mid_mae", "t20_1000_rel_mae", "t20_rel_mae"} <= set(metrics)
+    assert (run_dir / "bands.png").is_file() and (run_dir / "band_edc_overlay.png").is_file()
+    table = predict(run_dir / "checkpoints" / "best.ckpt", tmp_path / "one.csv", room=HAND_MADE)
+    assert np.load(tmp_path / "one.npy").shape == (1, 8, 2000)
+    for column in ("EDT_125", "T20_1000", "C50_8000", "D50_500", "T30_4000", "C80_250", "EDT_mid", "T20_mid"):
+        assert column in table.columns, column
+    assert table.T20_mid[0] == pytest.approx((table.T20_500[0] + table.T20_1000[0]) / 2)
+    curves, params = edc.load(run_dir / "checkpoints" / "best.ckpt").predict(pd.DataFrame([HAND_MADE], columns=edc.data.FEATURES))
+    assert curves.shape == (1, 8, 2000) and (np.diff(curves, axis=-1) <= 0).all()
+    np.testing.assert_allclose(params["T20_1000"], acoustics.t20(curves[:, 4].astype(np.float64), 1000), rtol=1e-9)
+    ranked = compare.rank(compare.collect([run_dir]), "t20_1000_mae", top=None)
+    assert ranked.t20_1000_mae.iloc[0] == pytest.approx(metrics["t20_1000_mae"])
+
+
+@pytest.mark.integration
+def test_bands_false_trains_broadband_only_and_true_needs_bands(small_bands, small_compact, tmp_path):
+    train(tiny(small_bands, "data.bands=false", "model=mlp", "loss=mse"), tmp_path / "broadband")
+    assert np.load(tmp_path / "broadband" / "predictions.npy").shape == (12, 1, 2000)
+    assert "t20_1000_mae" not in json.loads((tmp_path / "broadband" / "metrics.json").read_text())
+    with pytest.raises(EdcInputError, match="has no band curves"):
+        train(tiny(small_compact, "data.bands=true"), tmp_path / "no")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 # (upper, lower) level limits in dB of each decay-time estimator (ISO 3382-1).
+OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # nominal mid-band frequencies (IEC 61260-1)
 DECAY_LIMITS_DB = {"edt": (-0.1, -10.1), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
 
 
@@ -193,3 +194,18 @@ def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50"))
     fit = _fit_inputs(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
     return {name: from_tensor(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)
             if name in DECAY_LIMITS_DB else PARAMETERS[name](edc, fs) for name in names}
+
+
+BAND_PARAMETERS = ("edt", "t20", "t30", "c50", "c80", "d50")
+MID_BANDS = (500, 1000)  # T_mid, EDT_mid: the mean of these bands' values (ISO 3382-1)
+
+
+def band_parameters(curves, fs: float) -> dict:
+    """``{"t20_1000": (n,), ..., "t20_mid": (n,), "edt_mid": (n,)}`` of octave-band curves ``(n, 7, n_samples)``
+    (125 Hz to 8 kHz)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = parameters(curves, fs, names=BAND_PARAMETERS)  # each (n, 7)
+    out = {f"{name}_{band}": values[name][:, b] for name in BAND_PARAMETERS for b, band in enumerate(OCTAVE_BANDS_HZ)}
+    for name in ("edt", "t20"):
+        out[f"{name}_mid"] = np.mean([out[f"{name}_{band}"] for band in MID_BANDS], axis=0)
+    return out

@@ -79,6 +79,7 @@ RANGES = {
     "data.eval_batch_size": (count(1), "a positive integer"),
     "data.target_fs": (count(1), "a positive integer"),
     "data.duration": (more_than(0), "a positive number of seconds"),
+    "data.bands": (optional(lambda v: isinstance(v, bool)), "true, false or null (the bands where the data has them)"),
     "data.max_samples": (optional(count(5)), "at least 5 rooms (3 to train, one each to validate and test), "
                                              "or null for all rooms"),
     "model.feature_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),

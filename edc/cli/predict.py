@@ -3,9 +3,10 @@
     python -m edc.predict ckpt_path=P features_csv=rooms.csv out=pred.csv
     python -m edc.predict ckpt_path=P 'room=[3.5,4,3,1.4,2,1.5,1,1,1.5,.2,.3,.5,.6,.6,.6,.6]' out=one.csv
 
-Writes ``out`` (CSV: ID, EDT, T20, T30, C50, C80, D50 in s, s, s, dB, dB, fraction;
-``nan`` where undefined) and the EDCs beside it (same stem, ``.npy``, rows in CSV
-order); ``plot=true`` adds a PNG of the curves.
+Writes ``out`` (CSV: ID, EDT, T20, T30, C50, C80, D50 in s, s, s, dB, dB, fraction, and for a
+band model the same per octave band, EDT_125 ... D50_8000, with EDT_mid and T20_mid; ``nan`` where
+undefined) and the curves beside it (same stem, ``.npy``, ``(n_rooms, C, n_samples)``: broadband,
+then the bands; rows in CSV order); ``plot=true`` adds a PNG of the curves.
 """
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) ->
 
 
 def summary(params: pd.DataFrame) -> str:
-    """The parameters of the predicted rooms in a few lines: every room if there are few, else their spread."""
+    """The parameters of the predicted rooms in a few lines (broadband, and T_mid / EDT_mid of a band model):
+    every room if there are few, else their spread."""
+    params = params[[c for c in params.columns if "_" not in c or c.endswith("_mid")]]
     if len(params) <= 10:
         return params.to_string(index=False)
     spread = params.drop(columns="ID").describe(percentiles=[0.5]).loc[["min", "50%", "max"]]
@@ -76,7 +79,7 @@ def _plot(path, edcs, ids, fs):
 
     fig, ax = plt.subplots(figsize=(7, 4))
     t = np.arange(edcs.shape[1]) / fs
-    for curve, name in list(zip(edcs, ids))[:20]:
+    for curve, name in list(zip(edcs[:, 0], ids))[:20]:
         ax.plot(t, 10 * np.log10(np.clip(curve, 1e-30, None)), label=str(name))
     ax.set(xlabel="time (s)", ylabel="EDC (dB)", ylim=(-80, 2))
     ax.legend(fontsize=7)

@@ -36,7 +36,7 @@ from edc.runs.records import git_commit, now, package_versions
 from edc.training import report
 from edc.training.callbacks import DIVERGENCE_CURES, RunStatus
 from edc.training.datamodule import EdcDataModule
-from edc.training.evaluation import evaluate_split
+from edc.training.evaluation import evaluate_split, print_metrics
 from edc.training.module import build_module
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,10 @@ def train(cfg: DictConfig, run_dir) -> dict:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: EdcDataModule = instantiate(cfg.data)
     datamodule.setup("fit")
-    module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs)
-    module.fit_scalers(*datamodule.tensors("train")[:2])
+    module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs,
+                          datamodule.n_curves)
+    training_rooms = datamodule.split("train")
+    module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
 
     asked = cfg.trainer.get("precision", "32-true")
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
@@ -179,7 +181,8 @@ def train(cfg: DictConfig, run_dir) -> dict:
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     raw, edcs, rows = datamodule.tensors("test")
     module.to("cpu")
-    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir)
+    targets = OmegaConf.to_container(cfg.targets)
+    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir, targets.get("band_floor"))
     final = "diverged" if status.exit_code is not None else "completed"
     gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
         if torch.cuda.is_available() else {}
@@ -187,7 +190,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
                     training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
                                                      duration_minutes=round(sum(s["minutes"] for s in segments), 3),
                                                      best_checkpoint=best))
-    report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
+    print_metrics(metrics, targets)
     if final == "diverged":
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)

@@ -43,7 +43,7 @@ class EdcModule(Surrogate, pl.LightningModule):
             self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=len(raw), sync_dist=True,
                      reduce_fx="sum" if name.endswith("fallback") else "mean")
         if stage != "train":
-            mae = torch.mean(torch.abs(self.target_transform.decode(pred.float()) - edc))
+            mae = torch.mean(torch.abs(self.target_transform.decode(pred.float())[:, 0] - edc[:, 0]))  # broadband
             self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
                      sync_dist=True)
         return loss
@@ -65,10 +65,12 @@ class EdcModule(Surrogate, pl.LightningModule):
         checkpoint["edc_config"] = self.config
 
 
-def build_module(config: dict, n_samples: int, fs: float) -> EdcModule:
-    """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler."""
+def build_module(config: dict, n_samples: int, fs: float, n_curves: int = 1) -> EdcModule:
+    """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler; the
+    network predicts ``n_curves`` curves (1: broadband; 8: broadband and the 7 octave bands)."""
     model = config["model"]
     loss = instantiate({k: v for k, v in config["loss"].items() if k != "name"})
-    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs), loss,
+    config = {**config, "data": {**config["data"], "bands": n_curves > 1}}  # what the checkpoint predicts
+    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs, n_curves), loss,
                      optimizer=instantiate(model["optimizer"]),
                      scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config)
