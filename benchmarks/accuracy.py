@@ -56,12 +56,12 @@ def baseline_rows(path, offgrid, split_by: str, max_samples) -> list[dict]:
     sets = {split_by: (raw, edcs)}
     if offgrid and split_by == "rows":
         off = datamodule(offgrid, "rows", None)
-        sets["offgrid"] = (off.features, off.edcs)
+        sets["offgrid"] = off.tensors("all")[:2]
     rows = []
     for formula in BASELINES:
         for benchmark, (x, y) in sets.items():
             t0 = time.perf_counter()
-            pred = barron_edc(x.double(), dm.target_fs, dm.n_samples, formula).numpy()
+            pred = barron_edc(x.double(), dm.target_fs, dm.n_samples, formula).numpy()[:, None]
             rows.append({"model": formula, "benchmark": benchmark, "parameters": 0, "train_s": 0.0,
                          "infer_1000_s": (time.perf_counter() - t0) * 1000 / len(x),
                          **edc_metrics(pred, y.numpy(), dm.target_fs)})
@@ -90,7 +90,7 @@ def model_rows(name: str, path, offgrid, split_by: str, epochs: int, max_samples
     predictor = load(ckpt)
     rooms = torch.as_tensor(datamodule(path, split_by, max_samples).features[:1000])
     t0 = time.perf_counter()
-    predictor.module.predict_edc(rooms)
+    predictor.surrogate.predict_edc(rooms)
     infer = (time.perf_counter() - t0) * 1000 / len(rooms)
     common = {"model": name, "parameters": meta["parameter_count"], "train_s": train_s, "infer_1000_s": infer,
               "epochs": meta["training_config"]["actual_epochs"], "status": metrics["status"]}

@@ -1,72 +1,136 @@
-"""Folder layout: first load (validate + write the memory-mapped cache) and cached load of
-6000 files of 96000 float32 samples, with peak memory.
+"""Data at scale: peak memory and time of a per-band training epoch against the number of rooms, and
+the folder layout's first and cached load.
 
-    python benchmarks/data.py [--n 6000] [--workdir /tmp/edc-bench-data]
+    python benchmarks/data.py                      # 6K, 24K and 96K rooms (tiled paper rooms with bands)
+    python benchmarks/data.py --rooms 6000 24000   # some sizes
+    python benchmarks/data.py --folder             # also: 6000 folder files of 96000 samples
+
+Scaling: ``data/paper6000_bands`` (``python benchmarks/datasets.py``) tiled to N rooms in a compact
+dataset under ``--workdir``; one process per size trains the default per-band model for one epoch
+(``experiment=paper6000_bands_best trainer.max_epochs=1``, the test split predicted and scored as
+always) and reports its peak resident memory. Resident memory counts the pages of the memory-mapped
+curves the process has read (loading validates every curve, so all of them), besides its own arrays.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from common import report
 
-SNIPPET = """
-import sys, time, resource
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = """
+import json, resource, sys, time
+from hydra import compose, initialize_config_dir
+from edc.cli.config import CONF_DIR
+from edc.cli.train import train
+with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    cfg = compose("train", overrides=["experiment=paper6000_bands_best", f"data.path={sys.argv[1]}", "trainer=cpu",
+                                      "trainer.max_epochs=1", "~callbacks.progress_bar", "~callbacks.ema"])
+t0 = time.perf_counter()
+train(cfg, sys.argv[2])
+meta = json.load(open(sys.argv[2] + "/metadata.json"))
+print(json.dumps({"total_s": time.perf_counter() - t0, "train_s": meta["segments"][0]["minutes"] * 60,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+FOLDER = """
+import resource, sys, time
+import numpy as np
 from edc.data import load_folder
 t0 = time.perf_counter()
 data = load_folder(sys.argv[1], sys.argv[2], source_fs=48000, duration=2.0)
-grid = data.on_grid(1000, 2.0)
-print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, data.edcs.shape[0])
+data.curves(np.arange(len(data)), 1000, 2.0, bands=False)
+print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def write_files(root: Path, n: int) -> tuple[Path, Path]:
-    import pandas as pd
+def tiled(source: Path, n_rooms: int, out: Path) -> Path:
+    """``source`` repeated to ``n_rooms`` rooms (IDs made unique), written chunk by chunk."""
+    if (out / "meta.json").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    features = pd.read_csv(source / "features.csv", dtype={"ID": str})
+    rows = np.arange(n_rooms) % len(features)
+    table = features.iloc[rows].reset_index(drop=True)
+    table["ID"] = [f"{i}_{k}" for k, i in enumerate(table.ID)]
+    table.to_csv(out / "features.csv", index=False)
+    for name in ("edcs", "band_edcs"):
+        stored = np.load(source / f"{name}.npy", mmap_mode="r")
+        target = np.lib.format.open_memmap(out / f"{name}.npy", mode="w+", dtype=np.float32,
+                                           shape=(n_rooms, *stored.shape[1:]))
+        for start in range(0, n_rooms, len(stored)):
+            stop = min(start + len(stored), n_rooms)
+            target[start:stop] = stored[: stop - start]
+        target.flush()
+        del target
+    (out / "meta.json").write_text((source / "meta.json").read_text())
+    return out
 
+
+def scaling_rows(sizes, workdir: Path) -> list[list]:
+    source = ROOT / "data" / "paper6000_bands"
+    stored = (np.load(source / "edcs.npy", mmap_mode="r").shape[-1] * 8 * 4) / 1024  # KB per room (8 curves)
+    rows = []
+    for n in sizes:
+        data = tiled(source, n, workdir / f"tiled{n}")
+        out = subprocess.run([sys.executable, "-c", TRAIN, str(data), str(workdir / f"run{n}")], capture_output=True,
+                             text=True, cwd=ROOT)
+        if out.returncode:
+            sys.exit(out.stderr[-3000:])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append([f"{n:,}", f"{n * stored / 1024:,.0f}", f"{result['peak_mb']:,.0f}",
+                     f"{result['peak_mb'] * 1024 / n:.0f} ({result['peak_mb'] * 1024 / n / stored:.2f}x)",
+                     f"{result['train_s']:.0f}", f"{result['total_s']:.0f}"])
+        shutil.rmtree(workdir / f"run{n}", ignore_errors=True)
+    return rows
+
+
+def folder_rows(n: int, workdir: Path) -> list[list]:
     from edc.data import FEATURES
 
-    root.mkdir(parents=True, exist_ok=True)
+    root = workdir / "folder"
     edc_dir = root / "edcs"
-    edc_dir.mkdir(exist_ok=True)
+    edc_dir.mkdir(parents=True, exist_ok=True)
     t = np.arange(96000) / 48000
     rng = np.random.default_rng(0)
-    rows = []
     for i in range(n):
         np.save(edc_dir / f"room{i}.npy", np.exp(-13.8 * t / rng.uniform(0.2, 2.0)).astype(np.float32))
-        rows.append([f"room{i}", 3.5, 4, 3, 1.4, 2, 1.5, 1, 1, 1.5, .2, .3, .5, .6, .6, .6, .6])
-    csv = root / "features.csv"
-    pd.DataFrame(rows, columns=["ID"] + list(FEATURES)).to_csv(csv, index=False)
-    return csv, edc_dir
-
-
-def load_in_fresh_process(csv: Path, edc_dir: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", SNIPPET, str(csv), str(edc_dir)], capture_output=True, text=True,
-                         check=True).stdout.split()
-    return float(out[0]), float(out[1])
+    pd.DataFrame([[f"room{i}", 3.5, 4, 3, 1.4, 2, 1.5, 1, 1, 1.5, .2, .3, .5, .6, .6, .6, .6] for i in range(n)],
+                 columns=["ID"] + list(FEATURES)).to_csv(root / "features.csv", index=False)
+    rows = []
+    for what in ("first load (validate every file, write cache)", "cached load (memory map)"):
+        out = subprocess.run([sys.executable, "-c", FOLDER, str(root / "features.csv"), str(edc_dir)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        rows.append([what, f"{float(out[0]):.2f}", f"{float(out[1]):.0f}"])
+    shutil.rmtree(root, ignore_errors=True)
+    return rows
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=6000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rooms", type=int, nargs="+", default=[6000, 24000, 96000])
+    parser.add_argument("--folder", action="store_true", help="also time the folder layout (6000 files)")
     parser.add_argument("--workdir", default="/tmp/edc-bench-data")
     args = parser.parse_args()
-    root = Path(args.workdir)
-    shutil.rmtree(root, ignore_errors=True)
-    csv, edc_dir = write_files(root, args.n)
-    first, first_mem = load_in_fresh_process(csv, edc_dir)
-    cached, cached_mem = load_in_fresh_process(csv, edc_dir)
-    rows = [["first load (validate every file, write cache)", f"{first:.1f}", f"{first_mem:.0f}"],
-            ["cached load (memory map)", f"{cached:.2f}", f"{cached_mem:.0f}"]]
-    report("data", f"Folder layout: {args.n} files x 96000 float32 samples, then the 1 kHz grid",
-           ["load", "seconds", "peak process memory (MB)"], rows, "python benchmarks/data.py",
-           f"Data on disk: {args.n * 96000 * 4 / 1e9:.1f} GB; the cache is one .npy of the same size. Peak memory "
-           "is resident set size, which counts the file-backed pages of the memory map that the 1 kHz "
-           "sampling touches (the page cache, not copies).")
-    shutil.rmtree(root, ignore_errors=True)
+    workdir = Path(args.workdir)
+    rows = scaling_rows(args.rooms, workdir)
+    report("data-scaling", "Per-band training at scale: one epoch of the default model",
+           ["rooms", "curves on disk (MB)", "peak resident memory (MB)", "per room (KB; x the stored bytes)",
+            "epoch (s)", "whole run (s)"], rows, "python benchmarks/data.py",
+           "Curves: 8 per room (broadband and 7 bands) of 2000 float32 samples, memory-mapped. Whole run: "
+           "loading and validating every curve, fitting the scalers, the epoch, predicting and scoring the "
+           "test split (20 %). Resident memory counts the memory map's pages that were read.")
+    if args.folder:
+        report("data", "Folder layout: 6000 files x 96000 float32 samples, then the 1 kHz grid",
+               ["load", "seconds", "peak process memory (MB)"], folder_rows(6000, workdir), "python benchmarks/data.py --folder",
+               "Data on disk: 2.3 GB; the cache is one .npy of the same size.")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
     ``run`` holds ``test_ids.txt``, ``predictions.npy`` and ``targets.npy`` (1 kHz EDCs, what
     ``edc.train`` writes); the parameters are computed from both curves on that grid."""
     ids = (run / "test_ids.txt").read_text().split()
-    curves = {k: parameters(np.load(run / f"{k}.npy").astype(np.float64), 1000, names=NAMES)
+    curves = {k: parameters(np.load(run / f"{k}.npy")[:, 0].astype(np.float64), 1000, names=NAMES)
               for k in ("predictions", "targets")}
     test = features.set_index("ID").loc[ids].reset_index()
     geometry = test.groupby(GEOMETRY).ngroup()  # each row's geometry, numbered 0, 1, ...

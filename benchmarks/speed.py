@@ -40,10 +40,10 @@ MODELS = ("physics", "mlp", "lstm", "hybrid_v2")
 N_SAMPLES, FS = 2000, 1000
 
 
-def module_for(model: str, loss: str = "mse"):
+def module_for(model: str, loss: str = "mse", n_curves: int = 1):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"model={model}", f"loss={loss}"])
-    return build_module(OmegaConf.to_container(cfg, resolve=True), N_SAMPLES, FS)
+    return build_module(OmegaConf.to_container(cfg, resolve=True), N_SAMPLES, FS, n_curves)
 
 
 def simulate_seconds(features, n: int) -> float:
@@ -65,7 +65,7 @@ def command_seconds(ckpt, features) -> float:
 
 def train_throughput(model: str, raw, edcs, steps: int, device: str, precision: str) -> tuple[float, float]:
     """Rooms/s of optimizer steps at batch 32, and peak GPU memory in MB (0 on CPU)."""
-    module = module_for(model).to(device)
+    module = module_for(model, n_curves=edcs.shape[1]).to(device)
     module.fit_scalers(raw.to(device), edcs.to(device))
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
@@ -104,7 +104,8 @@ def train_throughput(model: str, raw, edcs, steps: int, device: str, precision: 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rooms", default=str(Path(__file__).resolve().parents[2] / "shared/data/paper6000"))
+    parser.add_argument("--rooms", default=str(Path(__file__).resolve().parents[1] / "data/paper6000_bands"),
+                        help="compact dataset (default: the paper's rooms with bands, benchmarks/datasets.py)")
     parser.add_argument("--simulate", type=int, default=12, help="rooms pyroomacoustics simulates for the ratio")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--no-simulate", action="store_true", help="skip pyroomacoustics (e.g. on a GPU box)")
@@ -112,13 +113,13 @@ def main():
     args = parser.parse_args()
     data = load_compact(args.rooms) if Path(args.rooms, "edcs.npy").is_file() else load_demo()
     raw = torch.as_tensor(data.features[FEATURES].to_numpy("float32"))
-    edcs = torch.as_tensor(data.on_grid(FS, 2.0))
+    edcs = torch.as_tensor(data.curves(range(len(data)), FS, 2.0, bands=data.has_bands))  # (n, C, 2000)
     rooms = raw.repeat(-(-6000 // len(raw)), 1)[:6000]
 
     if args.ckpt:
         module, which = load(args.ckpt).surrogate, f"trained, {args.ckpt}"
     else:
-        module, which = module_for("physics", "log_edc"), "untrained"
+        module, which = module_for("physics", "log_edc", edcs.shape[1]), "untrained"
         module.fit_scalers(raw, edcs)
     predict_in_batches(module, rooms[:256])  # warm-up: first-call allocations are not per-room cost
     times = []
@@ -127,7 +128,8 @@ def main():
         predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
     infer = statistics.median(times)
-    rows = [[f"physics ({which}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
+    curves = "broadband and 7 octave bands" if module.n_curves > 1 else "broadband"
+    rows = [[f"physics ({which}; {curves}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
     if args.ckpt:
         table = data.features.iloc[(torch.arange(6000) % len(data)).numpy()].assign(ID=[f"r{i}" for i in range(6000)])
         whole = command_seconds(args.ckpt, table)
@@ -135,7 +137,7 @@ def main():
                      f"{whole / 6 :.3f} ms", "-"])
     if not args.no_simulate:
         simulated = simulate_seconds(data.features, args.simulate)
-        rows.append([f"pyroomacoustics: simulate {args.simulate} of the same rooms", f"{simulated * args.simulate:.1f} s",
+        rows.append([f"simulate {args.simulate} of the same rooms (pyroomacoustics and the band curves)", f"{simulated * args.simulate:.1f} s",
                      f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
     report("speed-inference", "Inference beside simulation, per room", ["what", "total", "per room", "ratio"], rows,
            "python benchmarks/speed.py" + (f" --ckpt {args.ckpt}" if args.ckpt else ""),

@@ -316,3 +316,21 @@ def test_bands_false_trains_broadband_only_and_true_needs_bands(small_bands, sma
     assert "t20_1000_mae" not in json.loads((tmp_path / "broadband" / "metrics.json").read_text())
     with pytest.raises(EdcInputError, match="has no band curves"):
         train(tiny(small_compact, "data.bands=true"), tmp_path / "no")
+
+
+@pytest.mark.unit
+def test_broadband_weight_weighs_the_broadband_curve_against_the_bands():
+    from edc.training.losses import LossContext
+    from edc.training.module import build_module
+
+    config = OmegaConf.to_container(make_cfg("loss=mse", "model=mlp", "loss.broadband_weight=3.0"), resolve=True)
+    module = build_module(config, 50, 1000.0, n_curves=8)
+    pred, target = torch.randn(4, 8, 50), torch.randn(4, 8, 50)
+    edc_curves = torch.rand(4, 8, 50)
+    loss, _ = module._loss(pred, target, edc_curves)
+    ctx = LossContext(edc_curves, lambda y: y, 1000.0)
+    broadband = module.loss(pred[:, :1], target[:, :1], ctx)[0]
+    bands = module.loss(pred[:, 1:], target[:, 1:], ctx)[0]
+    assert loss == pytest.approx(float((3.0 * broadband + 7 * bands) / 10.0), rel=1e-6)
+    module.broadband_weight = 1.0
+    assert module._loss(pred, target, edc_curves)[0] == pytest.approx(float(module.loss(pred, target, ctx)[0]), rel=1e-6)

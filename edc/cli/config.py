@@ -89,6 +89,7 @@ RANGES = {
                         "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
                         "training; 0.1 is the default)"),
     "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
+    "loss.broadband_weight": (more_than(0), "a positive weight (1: the broadband curve counts as one band)"),
     "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
     **{f"loss.{k}": (at_least(0), "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},

@@ -101,7 +101,9 @@ class TargetTransform(nn.Module):
         """Linear curves ``(b, C, n)`` -> scaled target ``(b, C, n)``."""
         return self.scaler(self.to_representation(edc).flatten(1)).view(edc.shape)
 
-    def decode(self, y):
-        """Scaled target ``(b, C, n)`` -> linear curves (differentiable)."""
-        value = self.scaler.inverse(y.flatten(1)).view(y.shape)
+    def decode(self, y, curves=slice(None)):
+        """Scaled target ``(b, C, n)`` -> linear curves (differentiable); ``y`` may hold only the channels
+        ``curves`` (a slice) of the C the transform was fitted on."""
+        scale, shift = (v.view(-1, y.shape[-1])[curves] for v in (self.scaler.scale, self.scaler.shift))
+        value = y * scale + shift
         return value if self.representation == "linear" else torch.exp(value * (math.log(10.0) / 10.0))  # 10^(dB/10)
