@@ -2,7 +2,7 @@
 configuration splits) and 300 off-grid rooms.
 
     python benchmarks/datasets.py                 # once: the band data and the noise-floor sets
-    python benchmarks/bands.py                    # every model (about 2 hours on 2 cores)
+    python benchmarks/bands.py                    # every model (about 90 minutes on 2 cores)
     python benchmarks/bands.py --models physics   # some of them; rows are merged into the table
     python benchmarks/bands.py --table-only
 
@@ -42,12 +42,13 @@ from edc.training.metrics import edc_metrics  # noqa: E402
 DATA = Path(__file__).resolve().parents[1] / "data"
 NAMES = ("edt", "t20", "c50")
 CURVES = ["broadband", *map(str, OCTAVE_BANDS_HZ), "mid"]
-MODELS = {  # name: (overrides, epoch budget)
+MODELS = {  # name: (overrides, epoch budget): the default model its experiment's 120 epochs; the others, which
+    # take 3-20x longer per epoch at 8 curves of 2000 samples, one budget of 10 (2 CPU cores)
     "physics": (["experiment=paper6000_bands_best"], 120),
-    "band_convnet": (["data=paper6000_bands", "model=band_convnet"], 120),
-    "mlp": (["data=paper6000_bands", "model=mlp", "loss=mse"], 40),
-    "lstm": (["data=paper6000_bands", "model=lstm", "loss=weighted_edc"], 40),
-    "hybrid_v2": (["data=paper6000_bands", "model=hybrid_v2", "loss=weighted_edc"], 40),
+    "band_convnet": (["data=paper6000_bands", "model=band_convnet"], 10),
+    "mlp": (["data=paper6000_bands", "model=mlp", "loss=mse"], 10),
+    "lstm": (["data=paper6000_bands", "model=lstm", "loss=weighted_edc"], 10),
+    "hybrid_v2": (["data=paper6000_bands", "model=hybrid_v2", "loss=weighted_edc"], 10),
 }
 FLOORS = {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}
 ORIGINALS = {"rows": "paper6000_bands", "configuration": "paper6000_bands", "offgrid": "offgrid300"}

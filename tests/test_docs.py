@@ -2,7 +2,7 @@
 
 Each command line of a page's ```bash blocks runs, in order, in one scratch directory per page.
 A line whose comment starts with ``long:`` is only composed (``--cfg job`` for the Hydra commands,
-``--help`` for the others); ``exit N-M:`` names the exit codes it may end with; ``make`` lines run
+once per value of a ``-m`` sweep, ``--help`` for the others); ``exit N-M:`` names the exit codes it may end with; ``make`` lines run
 as ``make -n`` and benchmark scripts with ``--help`` (they take minutes to hours)."""
 import re
 import shlex
@@ -34,23 +34,39 @@ def command_lines(page: Path) -> list[tuple[str, str]]:
     return found
 
 
-def how_to_run(command: str, comment: str) -> tuple[list[str], Path | None, range]:
-    """``(argv, cwd, accepted exit codes)``; cwd None: the page's scratch directory."""
+def sweep_runs(argv: list[str]) -> list[list[str]]:
+    """A ``-m`` command as the single runs it sweeps (Hydra composes no ``--cfg`` of a multirun);
+    the command itself if it is no sweep."""
+    if "-m" not in argv[3:]:  # argv: python -m edc.COMMAND ...
+        return [argv]
+    argv = argv[:3] + [a for a in argv[3:] if a != "-m"]
+    runs = [argv]
+    for i, arg in enumerate(argv):
+        key, _, values = arg.partition("=")
+        if "," in values and not values.startswith(("[", "{")):
+            runs = [run[:i] + [f"{key}={value}"] + run[i + 1:] for run in runs for value in values.split(",")]
+    return runs
+
+
+def how_to_run(command: str, comment: str) -> tuple[list[list[str]], Path | None, range]:
+    """``(argvs, cwd, accepted exit codes)``; cwd None: the page's scratch directory."""
     argv = shlex.split(command)
     codes = range(0, 1)
     if match := re.match(r"exit (\d+)-(\d+):", comment):
         codes = range(int(match[1]), int(match[2]) + 1)
     if argv[0] == "make":
-        return ["make", "-n", *argv[1:]], ROOT, codes
+        return [["make", "-n", *argv[1:]]], ROOT, codes
     if argv[0].startswith(".venv/bin/"):
-        return [str(Path(sys.executable).parent / Path(argv[0]).name), *argv[1:]], ROOT, codes
+        return [[str(Path(sys.executable).parent / Path(argv[0]).name), *argv[1:]]], ROOT, codes
     assert argv[0] == "python", f"not a command the docs test knows: {command}"
     argv[0] = sys.executable
     if argv[1].startswith("benchmarks/") or argv[1].startswith("scripts/"):
-        return [argv[0], argv[1], "--help"], ROOT, codes
+        return [[argv[0], argv[1], "--help"]], ROOT, codes
     if comment.startswith("long:"):
-        return argv + (["--cfg", "job"] if argv[2] in HYDRA_COMMANDS else ["--help"]), None, codes
-    return argv, None, codes
+        if argv[2] not in HYDRA_COMMANDS:
+            return [argv + ["--help"]], None, codes
+        return [run + ["--cfg", "job"] for run in sweep_runs(argv)], None, codes
+    return [argv], None, codes
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
@@ -64,7 +80,8 @@ def test_every_command_of_the_page_runs(page, tmp_path):
     if shared.is_dir():
         (tmp_path / "shared").symlink_to(shared)  # ../shared, as beside the repository
     for command, comment in lines:
-        argv, cwd, codes = how_to_run(command, comment)
-        result = subprocess.run(argv, cwd=cwd or scratch, capture_output=True, text=True, timeout=900)
-        assert result.returncode in codes, f"{page.name}: `{command}` exited {result.returncode}:\n" \
-                                           f"{result.stdout[-1500:]}\n{result.stderr[-2500:]}"
+        argvs, cwd, codes = how_to_run(command, comment)
+        for argv in argvs:
+            result = subprocess.run(argv, cwd=cwd or scratch, capture_output=True, text=True, timeout=900)
+            assert result.returncode in codes, f"{page.name}: `{shlex.join(argv[1:])}` exited {result.returncode}:\n" \
+                                               f"{result.stdout[-1500:]}\n{result.stderr[-2500:]}"

@@ -297,8 +297,9 @@ def test_data_with_bands_trains_per_band_and_reports_every_band(band_run, tmp_pa
                 assert np.isfinite(metrics[f"{name}_{band}_{key}"]), (name, band, key)
     assert {"edt_mid_mae", "t20_mid_mae", "t20_1000_rel_mae", "t20_rel_mae"} <= set(metrics)
     assert (run_dir / "bands.png").is_file() and (run_dir / "band_edc_overlay.png").is_file()
-    table = predict(run_dir / "checkpoints" / "best.ckpt", tmp_path / "one.csv", room=HAND_MADE)
+    table = predict(run_dir / "checkpoints" / "best.ckpt", tmp_path / "one.csv", room=HAND_MADE, plot=True)
     assert np.load(tmp_path / "one.npy").shape == (1, 8, 2000)
+    assert (tmp_path / "one.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for column in ("EDT_125", "T20_1000", "C50_8000", "D50_500", "T30_4000", "C80_250", "EDT_mid", "T20_mid"):
         assert column in table.columns, column
     assert table.T20_mid[0] == pytest.approx((table.T20_500[0] + table.T20_1000[0]) / 2)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, ListConfig
 
+from edc.acoustics.iso3382 import OCTAVE_BANDS_HZ
 from edc.api import load
 from edc.cli.config import CONF_DIR
 from edc.cli.entry import entrypoint, task
@@ -72,17 +73,29 @@ def summary(params: pd.DataFrame) -> str:
 
 
 def _plot(path, edcs, ids, fs):
+    """The broadband EDCs of up to 20 rooms in dB; for a band model also the first room's octave bands.
+    edcs: (n_rooms, channels, samples), channel 0 broadband."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    t = np.arange(edcs.shape[1]) / fs
+    def db(curve):
+        return 10 * np.log10(np.clip(curve, 1e-30, None))
+
+    bands = edcs.shape[1] > 1
+    fig, axes = plt.subplots(1, 2 if bands else 1, figsize=(12 if bands else 7, 4), squeeze=False)
+    t = np.arange(edcs.shape[-1]) / fs
     for curve, name in list(zip(edcs[:, 0], ids))[:20]:
-        ax.plot(t, 10 * np.log10(np.clip(curve, 1e-30, None)), label=str(name))
-    ax.set(xlabel="time (s)", ylabel="EDC (dB)", ylim=(-80, 2))
-    ax.legend(fontsize=7)
+        axes[0, 0].plot(t, db(curve), label=str(name))
+    axes[0, 0].set_title("broadband")
+    if bands:
+        for curve, band in zip(edcs[0, 1:], OCTAVE_BANDS_HZ):
+            axes[0, 1].plot(t, db(curve), label=f"{band} Hz")
+        axes[0, 1].set_title(f"room {ids.iloc[0]}, octave bands")
+    for ax in axes[0]:
+        ax.set(xlabel="time (s)", ylabel="EDC (dB)", ylim=(-80, 2))
+        ax.legend(fontsize=7)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

@@ -28,7 +28,7 @@ class BandConvNet(EdcNet):
     gives per-sample decrements (softplus, so the curve never rises), interpolated to ``n_out``.
     """
 
-    def __init__(self, n_features: int, n_out: int, n_curves: int = 1, hidden=(256, 256), channels: int = 32,
+    def __init__(self, n_features: int, n_out: int, n_curves: int = 1, hidden=(256, 256), channels: int = 16,
                  length: int = 125, n_upsample: int = 4, kernel_size: int = 5):
         super().__init__()
         self.n_out, self.n_curves, self.channels, self.length = n_out, n_curves, channels, length
