@@ -4,9 +4,11 @@ the folder layout's first and cached load.
     python benchmarks/data.py                      # 6K, 24K and 96K rooms (tiled paper rooms with bands)
     python benchmarks/data.py --rooms 6000 24000   # some sizes
     python benchmarks/data.py --folder             # also: 6000 folder files of 96000 samples
+    python benchmarks/data.py --source demo        # tile the built-in demo rooms (no dataset to build)
 
-Scaling: ``data/paper6000_bands`` (``python benchmarks/datasets.py``) tiled to N rooms in a compact
-dataset under ``--workdir``; one process per size trains the default per-band model for one epoch
+Scaling: ``data/paper6000_bands`` (``python benchmarks/datasets.py``; or, with ``--source demo``, the
+400 built-in demo rooms, whose curves have the same size) tiled to N rooms in a compact dataset under
+``--workdir``; one process per size trains the default per-band model for one epoch
 (``experiment=paper6000_bands_best trainer.max_epochs=1``, the test split predicted and scored as
 always) and reports its peak resident memory. Resident memory counts the pages of the memory-mapped
 curves the process has read (loading validates every curve, so all of them), besides its own arrays.
@@ -73,20 +75,35 @@ def tiled(source: Path, n_rooms: int, out: Path) -> Path:
     return out
 
 
-def scaling_rows(sizes, workdir: Path) -> list[list]:
-    source = ROOT / "data" / "paper6000_bands"
+def demo_compact(workdir: Path) -> Path:
+    """The built-in demo rooms as a compact dataset (broadband and band curves at 1 kHz)."""
+    from edc.data import load_demo
+    from edc.data.layouts import write_compact
+
+    out = workdir / "demo"
+    if not (out / "meta.json").is_file():
+        demo = load_demo()
+        meta = {k: v for k, v in demo.meta.items() if k not in ("shape", "level_step_db", "fingerprint")}
+        write_compact(out, demo.features, meta, demo.edcs, demo.band_edcs)
+    return out
+
+
+def scaling_rows(sizes, workdir: Path, source: Path) -> list[list]:
     stored = (np.load(source / "edcs.npy", mmap_mode="r").shape[-1] * 8 * 4) / 1024  # KB per room (8 curves)
-    rows = []
-    for n in sizes:
-        data = tiled(source, n, workdir / f"tiled{n}")
+    rows, previous = [], None
+    for n in sorted(sizes):
+        data = tiled(source, n, workdir / f"{source.name}-{n}")
         out = subprocess.run([sys.executable, "-c", TRAIN, str(data), str(workdir / f"run{n}")], capture_output=True,
                              text=True, cwd=ROOT)
         if out.returncode:
             sys.exit(out.stderr[-3000:])
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        added = "-" if previous is None else \
+            f"{(result['peak_mb'] - previous[1]) * 1024 / (n - previous[0]) / stored:.2f}x"  # KB per added room / stored
         rows.append([f"{n:,}", f"{n * stored / 1024:,.0f}", f"{result['peak_mb']:,.0f}",
-                     f"{result['peak_mb'] * 1024 / n:.0f} ({result['peak_mb'] * 1024 / n / stored:.2f}x)",
+                     f"{result['peak_mb'] * 1024 / n:.0f} ({result['peak_mb'] * 1024 / n / stored:.2f}x)", added,
                      f"{result['train_s']:.0f}", f"{result['total_s']:.0f}"])
+        previous = (n, result["peak_mb"])
         shutil.rmtree(workdir / f"run{n}", ignore_errors=True)
     return rows
 
@@ -117,15 +134,19 @@ def main():
     parser.add_argument("--rooms", type=int, nargs="+", default=[6000, 24000, 96000])
     parser.add_argument("--folder", action="store_true", help="also time the folder layout (6000 files)")
     parser.add_argument("--workdir", default="/tmp/edc-bench-data")
+    parser.add_argument("--source", default=str(ROOT / "data" / "paper6000_bands"),
+                        help="compact dataset with bands to tile, or 'demo' (the built-in rooms)")
     args = parser.parse_args()
     workdir = Path(args.workdir)
-    rows = scaling_rows(args.rooms, workdir)
+    source = demo_compact(workdir) if args.source == "demo" else Path(args.source)
+    rows = scaling_rows(args.rooms, workdir, source)
     report("data-scaling", "Per-band training at scale: one epoch of the default model",
            ["rooms", "curves on disk (MB)", "peak resident memory (MB)", "per room (KB; x the stored bytes)",
-            "epoch (s)", "whole run (s)"], rows, "python benchmarks/data.py",
-           "Curves: 8 per room (broadband and 7 bands) of 2000 float32 samples, memory-mapped. Whole run: "
+            "per added room (x the stored bytes)", "epoch (s)", "whole run (s)"], rows, " ".join(["python benchmarks/data.py", *sys.argv[1:]]),
+           f"Rooms: {source.name} tiled. Curves: 8 per room (broadband and 7 bands) of 2000 float32 samples, memory-mapped. Whole run: "
            "loading and validating every curve, fitting the scalers, the epoch, predicting and scoring the "
-           "test split (20 %). Resident memory counts the memory map's pages that were read.")
+           "test split (20 %). Resident memory counts the memory map's pages that were read; per added room: the growth "
+           "of peak memory from the next smaller size, over the rooms added (the process's fixed memory left out).")
     if args.folder:
         report("data", "Folder layout: 6000 files x 96000 float32 samples, then the 1 kHz grid",
                ["load", "seconds", "peak process memory (MB)"], folder_rows(6000, workdir), "python benchmarks/data.py --folder",

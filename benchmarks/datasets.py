@@ -1,6 +1,6 @@
 """Build the benchmark datasets under ``data/`` (kept out of git): one command, resumable.
 
-    python benchmarks/datasets.py                    # all of them: about 70 minutes on 2 cores
+    python benchmarks/datasets.py                    # all of them: 70 to 100 minutes on 2 cores (by machine)
     python benchmarks/datasets.py --only offgrid300  # one of them
     python benchmarks/datasets.py --list             # what each is, and whether it is built
 
