@@ -18,6 +18,7 @@ from edc.cli.entry import entrypoint
 from edc.cli.generate import main as generate_main
 from edc.cli.predict import main as predict_main
 from edc.cli.train import main as train_main
+from edc.io import read_json
 
 from .conftest import ROOT
 
@@ -214,6 +215,51 @@ def test_bad_predict_room(checkpoint, tmp_path, room, expected):
     result = in_process(predict_main, "edc.predict", f"ckpt_path={checkpoint}", f"room={room}", f"out={out}",
                         f"hydra.run.dir={tmp_path / 'h'}")
     check(result, expected, out, out.with_suffix(".npy"))
+
+
+HAND_ROOM = "room=[3.5,4,3,1.4,2,1.5,1,1,1.5,.2,.3,.5,.6,.6,.6,.6]"
+
+
+@pytest.mark.parametrize("out,extra,expected", [("x.npy", [], "must end in .csv"),
+                                                ("y.png", ["plot=true"], "must end in .csv"),
+                                                ("folder", [], "is a directory")])
+def test_predict_outputs_never_collide(checkpoint, tmp_path, out, extra, expected):
+    """out= naming the curves' or the plot's file, or a directory, would have overwritten one output
+    with another (or ended in a traceback): refused before anything is written."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "x.npy").write_bytes(b"kept")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = in_process(predict_main, "edc.predict", f"ckpt_path={checkpoint}", HAND_ROOM,
+                        f"out={tmp_path / out}", *extra)
+    check(result, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "x.npy").read_bytes() == b"kept"
+
+
+def test_predict_writes_all_of_its_outputs_or_none(checkpoint, tmp_path):
+    """A write that fails part-way (here: the plot, as on a full disk) leaves no output and keeps the old ones."""
+    out = tmp_path / "pred.csv"
+    out.write_text("old table")
+    with mock.patch("edc.cli.predict._plot", side_effect=OSError(28, "No space left on device")):
+        result = in_process(predict_main, "edc.predict", f"ckpt_path={checkpoint}", HAND_ROOM, f"out={out}", "plot=true")
+    assert result.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv"] and out.read_text() == "old table"
+
+
+def test_training_into_another_runs_dir_is_refused_unless_told_to_overwrite(small_compact, tmp_path):
+    """hydra.run.dir= a finished run used to replace its checkpoints, metrics and records with another
+    model's, exit 0. Now: exit 2 and every file as it was; overwrite=true empties the dir first."""
+    run = tmp_path / "run"
+    quick = ["data=compact", f"data.path={small_compact}", "trainer=cpu", "trainer.max_epochs=1",
+             "~callbacks.progress_bar", f"hydra.run.dir={run}"]
+    assert train(*quick, "model=mlp", "loss=mse").returncode == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"}
+    refused = train(*quick, "model=lstm")
+    check(refused, "holds a training run (status completed)")
+    assert "overwrite=true" in refused.stderr
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"} == before
+    assert train(*quick, "model=mlp", "loss=log_edc", "overwrite=true").returncode == 0
+    assert read_json(run / "metadata.json")["config_choices"]["loss"] == "log_edc"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"], "no stale -v1 files"
 
 
 def test_full_traceback_on_request(tmp_path):

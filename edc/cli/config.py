@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +23,19 @@ OmegaConf.register_new_resolver("edc.either", lambda value, default: default if 
 # ${edc.unless:VALUE,DEFAULT}: DEFAULT while VALUE is null, else null.
 OmegaConf.register_new_resolver("edc.unless", lambda value, default: default if value is None else None,
                                 replace=True)
+
+
+
+def _record_subdir(run_dir, resume, overwrite):
+    """Where Hydra saves its record of a training job (``.hydra``): nowhere when the job continues a run
+    (``resume=``, which keeps that run's record) or is about to be refused for landing on one."""
+    if resume is not None or (not overwrite and (Path(str(run_dir)) / "metadata.json").is_file()):
+        return None
+    return ".hydra"
+
+
+# ${edc.record_subdir:RUN_DIR,RESUME,OVERWRITE}: hydra.output_subdir of a training job, see _record_subdir.
+OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
 
 CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
@@ -80,14 +94,14 @@ RANGES = {
     "data.target_fs": (count(1), "a positive integer"),
     "data.duration": (more_than(0), "a positive number of seconds"),
     "data.bands": (optional(lambda v: isinstance(v, bool)), "true, false or null (the bands where the data has them)"),
-    "data.max_samples": (optional(count(5)), "at least 5 rooms (3 to train, one each to validate and test), "
-                                             "or null for all rooms"),
+    "data.max_samples": (optional(count(5)), ("at least 5 rooms (3 to train, one each to validate and test), "
+                                             "or null for all rooms")),
     "model.feature_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
     "model.target_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
     "model.target": (one_of(REPRESENTATIONS), f"one of {', '.join(REPRESENTATIONS)} (the space the network predicts in)"),
     "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
-                        "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
-                        "training; 0.1 is the default)"),
+                        ("in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
+                        "training; 0.1 is the default)")),
     "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
     "loss.broadband_weight": (more_than(0), "a positive weight (1: the broadband curve counts as one band)"),
     "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
@@ -109,8 +123,8 @@ RANGES = {
     "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
     "simulation.duration": (more_than(0), "a positive number of seconds"),
     "simulation.max_order": (count(0), "an integer >= 0"),
-    "simulation.ray_factor": (more_than(0), "> 0 (rays relative to the simulator's default count; the data "
-                                            "specification uses 1)"),
+    "simulation.ray_factor": (more_than(0), ("> 0 (rays relative to the simulator's default count; the data "
+                                            "specification uses 1)")),
     **{f"sampler.{k}": (interval(math.inf), "[min, max] in m with 0 < min <= max") for k in ("length", "width", "height")},
     "sampler.absorption": (interval(1.0), "[min, max] with 0 < min <= max <= 1"),
     "sampler.position_height": (more_than(0), "a positive height in m"),

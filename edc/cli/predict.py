@@ -24,7 +24,7 @@ from edc.cli.entry import entrypoint, task
 from edc.data.schema import FEATURES
 from edc.data.validation import read_features, validate_features
 from edc.errors import EdcInputError
-from edc.io import atomic_path, save_npy
+from edc.io import atomic_paths
 
 
 def room_frame(room) -> pd.DataFrame:
@@ -40,22 +40,35 @@ def room_frame(room) -> pd.DataFrame:
     return validate_features(pd.DataFrame([["room", *map(float, values)]], columns=["ID"] + FEATURES), "room")
 
 
+def output_paths(out, plot: bool) -> list[Path]:
+    """``[parameters .csv, curves .npy(, plot .png)]`` for ``out=``, which must name a .csv file."""
+    out = Path(out)
+    if out.is_dir():
+        raise EdcInputError(f"out={out} is a directory. Fix: out={out / 'predictions.csv'}")
+    if out.suffix.lower() != ".csv":
+        raise EdcInputError(f"out={out}: the parameters are written as a CSV table, so out must end in .csv "
+                            f"(the curves go beside it as .npy{' and the plot as .png' if plot else ''}). "
+                            f"Fix: out={out.with_suffix('.csv')}")
+    return [out, out.with_suffix(".npy")] + ([out.with_suffix(".png")] if plot else [])
+
+
 def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) -> pd.DataFrame:
+    """Predict the rooms of ``features_csv`` (or the one ``room``) and write ``out`` (.csv: the parameters),
+    the curves beside it (.npy, ``(n_rooms, C, n_samples)`` linear energy) and, with ``plot``, a .png:
+    all of them or, on an error, none."""
     if (features_csv is None) == (room is None):
         raise EdcInputError("give exactly one of features_csv=FILE or room=[16 numbers].")
     if not out:
         raise EdcInputError("out is not set. Fix: out=predictions.csv (the EDCs go to predictions.npy).")
+    written = output_paths(out, plot)
     frame = read_features(features_csv) if features_csv else room_frame(room)
     predictor = load(ckpt_path)
     edcs, params = predictor.predict(frame, validated=True)
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        params.to_csv(tmp, index=False, na_rep="nan")
-    written = [out, out.with_suffix(".npy")]
-    save_npy(written[1], edcs)
-    if plot:
-        written.append(out.with_suffix(".png"))
-        _plot(written[2], edcs, params["ID"], predictor.fs)
+    with atomic_paths(written, ["", ".npy", ".png"]) as temps:
+        params.to_csv(temps[0], index=False, na_rep="nan")
+        np.save(temps[1], edcs)
+        if plot:
+            _plot(temps[2], edcs, params["ID"], predictor.fs)
     print(summary(params))
     print("wrote " + ", ".join(map(str, written)))
     return params
@@ -96,8 +109,7 @@ def _plot(path, edcs, ids, fs):
     for ax in axes[0]:
         ax.set(xlabel="time (s)", ylabel="EDC (dB)", ylim=(-80, 2))
         ax.legend(fontsize=7)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -93,6 +94,25 @@ def requeued_checkpoint(run_dir: Path) -> str | None:
     return None
 
 
+def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
+    """Make ``run_dir`` this run's: refuse a dir that holds another training run (its checkpoints and
+    records would be replaced one by one), unless ``overwrite``: then that run's files go first
+    (the ``.hydra`` record and the log of this job stay). A run continuing from its own checkpoint
+    (``resume=``) and a requeued SLURM job keep their dir."""
+    record = run_dir / "metadata.json"
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+    if not (continuing or requeued) and record.is_file():
+        if not overwrite:
+            status = (read_json(record) or {}).get("status", "unknown")
+            raise EdcInputError(f"hydra.run.dir={run_dir} holds a training run (status {status}); training "
+                                f"there would replace its files. Fix: another hydra.run.dir, resume={run_dir} "
+                                "to continue it, or overwrite=true to replace it.")
+        for entry in run_dir.iterdir():
+            if entry.name != ".hydra" and entry.suffix != ".log":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
 def resume_config(run_dir, overrides: list[str]) -> DictConfig:
     """The recorded config of ``run_dir``, to continue it from ``last.ckpt``.
 
@@ -133,7 +153,9 @@ def train(cfg: DictConfig, run_dir) -> dict:
     that run: its record keeps the original choices and start, and adds this part to the time trained.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
+    continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
+    claim_run_dir(run_dir, continuing, bool(cfg.get("overwrite")))
     config_checks.validate(cfg)
     check_ddp_in_sweep(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -148,8 +170,6 @@ def train(cfg: DictConfig, run_dir) -> dict:
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
     status = RunStatus(run_dir, **cfg.get("divergence", {}))
     trainer = build_trainer(cfg, run_dir, status, precision)
-    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
-    continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     write_json(run_dir / "splits.json", datamodule.split_ids())
     started, start = time.time(), now()
