@@ -113,6 +113,11 @@ CONFIG_CASES = {
     "no quadrature nodes": (["model.net.direction_nodes=0"], "model.net.direction_nodes=0"),
     "target_fs not dividing": (["data.target_fs=3000"], "does not divide"),
     "duration longer than data": (["data.duration=3.0"], "data.duration"),
+    "negative split seed": (["data.split_seed=-1"], "data.split_seed=-1"),
+    "negative workers": (["data.num_workers=-1"], "data.num_workers=-1"),
+    "accelerator edc does not install": (["trainer.accelerator=tpu"], "trainer.accelerator=tpu: must be one of auto"),
+    "duration shorter than C80 reads": (["data.duration=0.0004"], "at least 0.1 s"),
+    "grid too coarse for C50": (["data.target_fs=1"], "at least 100 Hz"),
     "missing data path": (["data=compact"], "data.path is not set"),
     "data path not there": (["data=compact", "data.path=/nonexistent/rooms"], "edc.generate"),
 }
@@ -195,6 +200,14 @@ def test_bad_generate_config(case, tmp_path):
     result = in_process(generate_main, "edc.generate", "n_rooms=2", *args, f"out_dir={out}",
                         f"hydra.run.dir={hydra_dir}")
     check(result, expected, out, hydra_dir)
+
+
+def test_generate_out_dir_that_is_a_file(tmp_path):
+    target = tmp_path / "rooms"
+    target.write_text("not a dataset")
+    result = in_process(generate_main, "edc.generate", "n_rooms=2", f"out_dir={target}", f"hydra.run.dir={tmp_path / 'h'}")
+    check(result, "is a file", tmp_path / "h")
+    assert target.read_text() == "not a dataset"
 
 
 @pytest.fixture(scope="module")

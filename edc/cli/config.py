@@ -38,6 +38,7 @@ def _record_subdir(run_dir, resume, overwrite):
 OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
 
 CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
@@ -91,8 +92,13 @@ RANGES = {
     "model.net.memory_size": (count(0), "an integer >= 0 (0: no memory)"),
     "data.batch_size": (count(1), "a positive integer"),
     "data.eval_batch_size": (count(1), "a positive integer"),
-    "data.target_fs": (count(1), "a positive integer"),
-    "data.duration": (more_than(0), "a positive number of seconds"),
+    "data.target_fs": (count(100), ("an integer of at least 100 Hz (C50 reads the curve at 50 ms, the losses from "
+                                   "50 ms on)")),
+    "data.duration": (lambda v: real(v) and v >= 0.1, "at least 0.1 s (C80 reads the curve at 80 ms)"),
+    "data.split_seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
+    "data.num_workers": (count(0), "an integer >= 0 (0: batches are loaded in the main process)"),
+    "trainer.accelerator": (one_of(ACCELERATORS), (f"one of {', '.join(ACCELERATORS)} (others need packages edc "
+                                                  "does not install)")),
     "data.bands": (optional(lambda v: isinstance(v, bool)), "true, false or null (the bands where the data has them)"),
     "data.max_samples": (optional(count(5)), ("at least 5 rooms (3 to train, one each to validate and test), "
                                              "or null for all rooms")),
