@@ -287,6 +287,20 @@ def test_line_numbers_name_the_row(dataset_copy, tmp_path):
     assert result.returncode == 2 and "line 9" in result.stderr
 
 
+def test_line_numbers_count_blank_lines(tmp_path):
+    """The CSV reader skips blank lines; the message still names the line the row is on in the file."""
+    from edc.data import read_features
+    from edc.errors import EdcInputError
+
+    header, *rows = (ROOT / "edc/data/demo_data/features.csv").read_text().splitlines()[:7]
+    fields = rows[4].split(",")
+    fields[4] = "99"  # Source_X of room 5, far outside
+    rows[4] = ",".join(fields)
+    (tmp_path / "rooms.csv").write_text("\n".join([header, "", rows[0], rows[1], "  ", *rows[2:]]) + "\n")
+    with pytest.raises(EdcInputError, match=rf"{fields[0]} \(line 8\)"):  # header, blank, rows 1-2, blank, rows 3-5
+        read_features(tmp_path / "rooms.csv")
+
+
 def test_missing_edc_file_in_folder_layout(tmp_path, small_compact):
     features = pd.read_csv(small_compact / "features.csv")
     features.to_csv(tmp_path / "rooms.csv", index=False)

@@ -36,11 +36,22 @@ def read_features(path) -> pd.DataFrame:
                             "and one row per room.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         raise EdcInputError(f"{path}: cannot be parsed as CSV ({err}). Fix: save it as comma-separated text.") from None
-    return validate_features(frame, str(path))
+    return validate_features(frame, str(path), _row_lines(path, len(frame)))
 
 
-def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Check columns, numbers, geometry and absorption; return a clean copy."""
+def _row_lines(path: Path, n_rows: int) -> np.ndarray | None:
+    """The file's line number (header = 1) of each data row: the CSV reader skips blank lines, so
+    row i is not always line i + 2. None where the text does not split into that many rows."""
+    try:
+        filled = [i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return np.asarray(filled[1:]) if len(filled) == n_rows + 1 else None
+
+
+def validate_features(frame: pd.DataFrame, source: str, lines=None) -> pd.DataFrame:
+    """Check columns, numbers, geometry and absorption; return a clean copy. ``lines``: the file's line
+    number of each row, for messages (default: row i on line i + 2, below the header)."""
     expected = ["ID"] + FEATURES
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected + OPTIONAL_COLUMNS]
@@ -52,7 +63,7 @@ def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         raise EdcInputError(f"{source}: the header is there but no rooms follow. Fix: add one row per room.")
     frame = frame.copy()
     frame["ID"] = frame["ID"].astype(str)
-    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # CSV line numbers (header = 1)
+    line = pd.Series(np.arange(len(frame)) + 2 if lines is None else lines, index=frame.index)  # header = 1
 
     def fail(mask, what, fix):
         bad = frame.index[np.asarray(mask)]
