@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from edc.cli.train import train
 from edc.training.module import EdcModule
@@ -101,6 +102,25 @@ def test_run_stopped_after_2_of_6_epochs_resumes_to_6_like_an_uninterrupted_run(
     resumed = json.loads((run_dir / "metrics.json").read_text())
     for key in ("edc_mae", "t20_mae", "c50_mae"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key  # exact on CPU
+
+
+def test_resume_with_more_epochs_follows_the_new_cosine_schedule(small_compact, tmp_path):
+    """A 2-epoch run resumed to 3 epochs used to train the added epoch at learning rate 0 (the restored
+    cosine had reached its end, T_max = 2): now T_max is 3 and the third epoch moves the weights."""
+    run_dir = tmp_path / "run"
+    args = ["data=compact", f"data.path={small_compact}", "model=mlp", "loss=mse", "trainer=cpu",
+            "trainer.max_epochs=2", "~callbacks.progress_bar", f"hydra.run.dir={run_dir}"]
+    subprocess.run([sys.executable, "-m", "edc.train", *args], cwd=ROOT, capture_output=True, timeout=300, check=True)
+    before = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={run_dir}", "trainer.max_epochs=3"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["epoch"] == before["epoch"] + 1 and after["lr_schedulers"][0]["T_max"] == 3
+    moved = max((after["state_dict"][k] - before["state_dict"][k]).abs().max().item()
+                for k, v in before["state_dict"].items() if v.is_floating_point() and "net" in k)
+    assert moved > 1e-6, "the added epoch trained at learning rate 0"
+    assert "T_max: 3" in (run_dir / "config.yaml").read_text()
 
 
 def test_resume_refuses_other_overrides(small_compact, tmp_path):

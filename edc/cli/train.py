@@ -130,6 +130,9 @@ def resume_config(run_dir, overrides: list[str]) -> DictConfig:
         if key == "resume":
             continue
         if key == "trainer.max_epochs" and value.isdigit() and int(value) >= cfg.trainer.max_epochs:
+            scheduler = cfg.model.get("scheduler") or {}
+            if scheduler.get("T_max") == cfg.trainer.max_epochs:  # a schedule over the run's epochs: the new plan's
+                scheduler.T_max = int(value)
             cfg.trainer.max_epochs = int(value)
             continue
         raise EdcInputError(f"resume={run_dir} continues the run with its recorded configuration; {override!r} "

@@ -2,6 +2,8 @@
 for every stage."""
 from __future__ import annotations
 
+import math
+
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -74,6 +76,22 @@ class EdcModule(Surrogate, pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
                                                          "monitor": "val/loss"}}
+
+    def on_train_start(self) -> None:
+        """A run resumed with more epochs (``resume=RUN trainer.max_epochs=N``) follows the cosine schedule
+        of its new plan: the restored scheduler's ``T_max`` (the old epoch count) becomes the configured
+        one, and the learning rate is that of the current epoch on the new cosine (it would otherwise
+        reach 0 at the old end and train the added epochs at learning rate 0, then rise again)."""
+        planned = getattr(self.scheduler_factory, "keywords", {}).get("T_max")
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and planned \
+                    and scheduler.T_max != planned:
+                scheduler.T_max = planned
+                progress = (1.0 + math.cos(math.pi * scheduler.last_epoch / planned)) / 2.0
+                for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+                    group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * progress
+                scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["edc_config"] = self.config
