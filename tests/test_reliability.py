@@ -72,6 +72,14 @@ def val_epochs(run_dir) -> int:
         return 0
 
 
+def validated_epochs(run_dir) -> list[int]:
+    """The epochs of ``logs/metrics.csv``'s validation rows, in file order."""
+    import pandas as pd
+
+    log = pd.read_csv(run_dir / "logs" / "metrics.csv")
+    return log.epoch[log["val/loss"].notna()].astype(int).tolist()
+
+
 def test_run_stopped_after_2_of_6_epochs_resumes_to_6_like_an_uninterrupted_run(small_compact, tmp_path):
     args = ["data=compact", f"data.path={small_compact}", "model=mlp", "loss=mse", "trainer=cpu",
             "trainer.max_epochs=6", "data.batch_size=4"]
@@ -99,6 +107,7 @@ def test_run_stopped_after_2_of_6_epochs_resumes_to_6_like_an_uninterrupted_run(
     assert meta["timestamp"] == stopped["timestamp"] and len(meta["segments"]) == 2  # stopped, then resumed
     minutes = meta["training_config"]["duration_minutes"]
     assert minutes == pytest.approx(sum(part["minutes"] for part in meta["segments"]), abs=1e-3)
+    assert validated_epochs(run_dir) == list(range(6)), "every epoch once in logs/metrics.csv, across the resume"
     resumed = json.loads((run_dir / "metrics.json").read_text())
     for key in ("edc_mae", "t20_mae", "c50_mae"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key  # exact on CPU
@@ -121,6 +130,7 @@ def test_resume_with_more_epochs_follows_the_new_cosine_schedule(small_compact, 
                 for k, v in before["state_dict"].items() if v.is_floating_point() and "net" in k)
     assert moved > 1e-6, "the added epoch trained at learning rate 0"
     assert "T_max: 3" in (run_dir / "config.yaml").read_text()
+    assert validated_epochs(run_dir) == [0, 1, 2], "logs/metrics.csv keeps the epochs before the resume"
 
 
 def test_resume_refuses_other_overrides(small_compact, tmp_path):

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import hydra
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -26,13 +27,14 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from edc.api import upgrade
 from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
-from edc.io import read_json, update_metadata, write_json, write_text
+from edc.io import atomic_path, read_json, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, now, package_versions
 from edc.training import report
 from edc.training.callbacks import DIVERGENCE_CURES, RunStatus
@@ -185,6 +187,9 @@ def train(cfg: DictConfig, run_dir) -> dict:
                     test_fingerprint=test_set_fingerprint(datamodule), data=datamodule.summary(),
                     loss_config=_loss_config(cfg), precision_config={"asked": str(asked), "actual": precision},
                     training_config=_training_config(cfg, datamodule))
+    history = continuing and rank_zero_only.rank == 0
+    if history:
+        _set_metrics_aside(run_dir)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except (SystemExit, KeyboardInterrupt, Exception):
@@ -192,6 +197,9 @@ def train(cfg: DictConfig, run_dir) -> dict:
             raise
         _record_segment(run_dir, before, start, started)
         return {"status": "interrupted", "exit_code": status.exit_code}
+    finally:
+        if history:
+            _merge_metrics(run_dir)
     if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
         status.on_exception(trainer, module, KeyboardInterrupt())
         _record_segment(run_dir, before, start, started)
@@ -218,6 +226,36 @@ def train(cfg: DictConfig, run_dir) -> dict:
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)
     return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+METRICS_LOG, METRICS_ASIDE = Path("logs/metrics.csv"), Path("logs/metrics-before-resume.csv")
+
+
+def _set_metrics_aside(run_dir: Path) -> None:
+    """Before a continued run's fit: keep ``logs/metrics.csv`` (Lightning's CSV logger starts it again)
+    aside, with what an earlier continuation killed before :func:`_merge_metrics` left there."""
+    _write_metrics(run_dir / METRICS_ASIDE, [run_dir / METRICS_ASIDE, run_dir / METRICS_LOG])
+    (run_dir / METRICS_LOG).unlink(missing_ok=True)
+
+
+def _merge_metrics(run_dir: Path) -> None:
+    """After the fit (finished or stopped): ``logs/metrics.csv`` holds every epoch, the earlier parts'
+    first; the epochs a part trained again (it restarts at its checkpoint's) come from the later part."""
+    if (run_dir / METRICS_ASIDE).is_file():
+        _write_metrics(run_dir / METRICS_LOG, [run_dir / METRICS_ASIDE, run_dir / METRICS_LOG])
+        (run_dir / METRICS_ASIDE).unlink()
+
+
+def _write_metrics(out: Path, parts: list[Path]) -> None:
+    frames = [pd.read_csv(p) for p in parts if p.is_file() and p.stat().st_size]
+    if not frames:
+        return
+    merged = frames[0]
+    for later in frames[1:]:
+        if len(later):
+            merged = pd.concat([merged[merged.epoch < later.epoch.min()], later], ignore_index=True)
+    with atomic_path(out) as tmp:
+        merged.to_csv(tmp, index=False)
 
 
 def _record_segment(run_dir: Path, before: dict, start: str, started: float) -> list[dict]:
