@@ -133,6 +133,22 @@ def test_resume_with_more_epochs_follows_the_new_cosine_schedule(small_compact, 
     assert validated_epochs(run_dir) == [0, 1, 2], "logs/metrics.csv keeps the epochs before the resume"
 
 
+def test_resume_builds_no_class_the_recorded_config_was_edited_to_name(small_compact, tmp_path):
+    """A config.yaml whose loss names edc.io.write_text used to write any file on resume; now exit 2."""
+    run_dir = tmp_path / "run"
+    train(tiny(small_compact, "model=mlp", "loss=mse"), run_dir)
+    target = tmp_path / "written-by-the-file"
+    config = (run_dir / "config.yaml").read_text()
+    tampered = config.replace("_target_: edc.training.losses.MSELoss",
+                              f"_target_: edc.io.write_text\n  path: {target}\n  text: pwned")
+    assert tampered != config
+    (run_dir / "config.yaml").write_text(tampered)
+    result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={run_dir}"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "loss._target_=edc.io.write_text is not a class edc builds" in result.stderr
+    assert not target.exists()
+
+
 def test_resume_refuses_other_overrides(small_compact, tmp_path):
     train(tiny(small_compact, "model=mlp", "loss=mse"), tmp_path / "run")
     result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={tmp_path / 'run'}", "model=lstm"],

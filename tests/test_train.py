@@ -42,6 +42,16 @@ def tiny(small_compact, *overrides):
 
 
 @pytest.mark.unit
+def test_every_class_the_shipped_configs_name_may_be_built_from_a_file():
+    """A resumed run's config.yaml is checked against BUILDABLE: every shipped `_target_` must be there."""
+    from edc.cli.config import BUILDABLE
+
+    named = {line.split("_target_:")[1].split("#")[0].strip() for f in CONF.rglob("*.yaml")
+             for line in f.read_text().splitlines() if "_target_:" in line}
+    assert named and named <= BUILDABLE, named - BUILDABLE
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in OPTIONS.items() for o in opts])
 def test_every_shipped_option_composes(group, option):
     cfg = make_cfg(f"{group}={option}")
@@ -192,6 +202,16 @@ def test_evaluate_never_writes_over_the_training_run(trained_run, tmp_path):
 
 
 HAND_MADE = [4.0, 5.0, 3.0, 1.5, 2.0, 1.5, 2.5, 3.5, 1.5, 0.2, 0.3, 0.5, 0.6, 0.6, 0.6, 0.3]
+
+
+@pytest.mark.integration
+def test_evaluate_builds_no_class_a_checkpoint_was_edited_to_name(trained_run, tmp_path):
+    checkpoint = torch.load(trained_run[0] / "checkpoints" / "best.ckpt", weights_only=True)
+    checkpoint["edc_config"]["data"]["_target_"] = "edc.io.write_text"
+    torch.save(checkpoint, tmp_path / "edited.ckpt")
+    with pytest.raises(EdcInputError, match="data._target_=edc.io.write_text is not a class edc builds"):
+        evaluate(tmp_path / "edited.ckpt", None, "test", tmp_path / "eval")
+    assert not (tmp_path / "eval").exists()
 
 
 @pytest.mark.integration

@@ -37,7 +37,32 @@ def _record_subdir(run_dir, resume, overwrite):
 # ${edc.record_subdir:RUN_DIR,RESUME,OVERWRITE}: hydra.output_subdir of a training job, see _record_subdir.
 OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
 
-CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
+CONF_DIR = str(importlib.resources.files("edc.conf"))
+# The classes a config read from a file (a resumed run's config.yaml, a checkpoint's) may name: those the
+# shipped configs name (tests/test_train.py keeps the two in step). Instantiating any other `_target_`
+# would run whatever it names.
+BUILDABLE = frozenset({
+    "edc.models.PhysicsEDC", "edc.models.MLP", "edc.models.LSTMModel", "edc.models.HybridV1", "edc.models.HybridV2",
+    "edc.models.HybridV3", "edc.models.BandConvNet", "edc.training.datamodule.EdcDataModule",
+    "edc.training.losses.MSELoss", "edc.training.losses.LogEDCLoss", "edc.training.losses.WeightedEDCLoss",
+    "edc.training.losses.AuxiliaryLoss", "edc.training.losses.EDCRIRLoss", "edc.runs.sweep.SweepSummary",
+    "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.lr_scheduler.CosineAnnealingLR",
+    "pytorch_lightning.Trainer", "pytorch_lightning.callbacks.ModelCheckpoint",
+    "pytorch_lightning.callbacks.EarlyStopping", "pytorch_lightning.callbacks.RichProgressBar",
+    "pytorch_lightning.callbacks.EMAWeightAveraging", "pytorch_lightning.loggers.CSVLogger",
+    "pytorch_lightning.loggers.TensorBoardLogger"})
+
+
+def check_buildable(config, source: str, key: str = "") -> None:
+    """Refuse a config read from ``source`` (a file) that names a class outside :data:`BUILDABLE`."""
+    children = config.items() if isinstance(config, dict) else enumerate(config) if isinstance(config, list) else ()
+    for name, value in children:
+        path = f"{key}.{name}" if key else str(name)
+        if name == "_target_" and value not in BUILDABLE:
+            raise EdcInputError(f"{source}: {path}={value} is not a class edc builds; refused, since building it "
+                                "would run code the file chose. Fix: use a run dir or checkpoint as "
+                                "python -m edc.train wrote it.")
+        check_buildable(value, source, path)  # conf/ of the source tree, or the installed package
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 

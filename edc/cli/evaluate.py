@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from edc.api import load
-from edc.cli.config import CONF_DIR, check
+from edc.cli.config import CONF_DIR, check, check_buildable
 from edc.cli.entry import entrypoint, task
 from edc.errors import EdcInputError
 from edc.io import read_json, update_metadata
@@ -47,6 +47,7 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
                             "metrics. Fix: leave hydra.run.dir unset (each evaluation gets its own dir).")
     predictor = load(ckpt_path)
     trained = predictor.config
+    check_buildable({"data": trained["data"]}, str(ckpt_path))
     datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
     datamodule.setup("test")
     raw, edcs, rows = datamodule.tensors(subset)

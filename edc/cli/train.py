@@ -126,7 +126,9 @@ def resume_config(run_dir, overrides: list[str]) -> DictConfig:
     if not recorded.is_file() or not last.is_file():
         raise EdcInputError(f"resume={run_dir}: needs {recorded.name} and checkpoints/last.ckpt there. "
                             "Fix: pass the dir of a run started by python -m edc.train.")
-    cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(recorded))))
+    recorded_config = upgrade(OmegaConf.to_container(OmegaConf.load(recorded)))
+    config_checks.check_buildable(recorded_config, str(recorded))
+    cfg = OmegaConf.create(recorded_config)
     for override in overrides:
         key, _, value = override.partition("=")
         if key == "resume":
