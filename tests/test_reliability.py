@@ -1,9 +1,12 @@
 """Divergence guard, interruption by signals, determinism."""
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -147,6 +150,40 @@ def test_resume_builds_no_class_the_recorded_config_was_edited_to_name(small_com
                             cwd=ROOT, timeout=120)
     assert result.returncode == 2 and "loss._target_=edc.io.write_text is not a class edc builds" in result.stderr
     assert not target.exists()
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 64 MB tmpfs (root), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_whole(small_compact, small_disk, monkeypatch):
+    """The disk fills after the first epoch's checkpoints, leaving room for half of one: the second epoch's
+    write fails, and best.ckpt and last.ckpt are still the first epoch's, whole (they were truncated)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    saved = ModelCheckpoint.on_train_epoch_end  # where it saves when validating once per epoch
+
+    def fill_the_disk_after_epoch_0(self, trainer, module):
+        saved(self, trainer, module)
+        if trainer.current_epoch == 0 and self.last_model_path:
+            left = shutil.disk_usage(small_disk).free - Path(self.last_model_path).stat().st_size // 2
+            (small_disk / "filler").write_bytes(b"\0" * max(left, 0))
+
+    monkeypatch.setattr(ModelCheckpoint, "on_train_epoch_end", fill_the_disk_after_epoch_0)
+    run_dir = small_disk / "run"
+    with pytest.raises(OSError):
+        train(tiny(small_compact, "trainer.max_epochs=3"), run_dir)
+    files = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert files == ["best.ckpt", "last.ckpt"], files  # no temporary file left either
+    for name in files:
+        assert torch.load(run_dir / "checkpoints" / name, weights_only=True)["epoch"] == 0, name
 
 
 def test_resume_refuses_other_overrides(small_compact, tmp_path):

@@ -37,7 +37,7 @@ from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
 from edc.io import atomic_path, read_json, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, now, package_versions
 from edc.training import report
-from edc.training.callbacks import DIVERGENCE_CURES, RunStatus
+from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
 from edc.training.datamodule import EdcDataModule
 from edc.training.evaluation import evaluate_split, print_metrics
 from edc.training.module import build_module
@@ -63,7 +63,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
     logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
     # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
-    plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
+    plugins = [AtomicCheckpointIO()] + ([SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else [])
     try:
         return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
                            default_root_dir=str(run_dir), plugins=plugins)
