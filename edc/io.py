@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import tempfile
@@ -92,3 +93,8 @@ def update_metadata(run_dir, **fields) -> dict:
     data.update(fields)
     write_json(path, data)
     return data
+
+
+def now() -> str:
+    """The local time to the second, ISO 8601 (the timestamps of run records)."""
+    return datetime.datetime.now().isoformat(timespec="seconds")

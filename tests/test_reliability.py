@@ -186,6 +186,51 @@ def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_whole(sm
         assert torch.load(run_dir / "checkpoints" / name, weights_only=True)["epoch"] == 0, name
 
 
+def test_a_run_killed_with_sigkill_reads_dead_not_running(small_compact, tmp_path):
+    """SIGKILL leaves no chance to write a status: compare and monitor tell it from the recorded process."""
+    from edc.runs.monitor import job_state
+    from edc.runs.records import read_run
+
+    run_dir = tmp_path / "0"
+    process = subprocess.Popen([sys.executable, "-m", "edc.train", "data=compact", f"data.path={small_compact}",
+                                "model=mlp", "loss=mse", "trainer=cpu", "trainer.max_epochs=500", "data.batch_size=4",
+                                f"hydra.run.dir={run_dir}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while val_epochs(run_dir) < 1 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert read_run(run_dir)["status"] == "running" and job_state(run_dir)["state"] == "running"
+    process.kill()
+    process.wait(timeout=60)
+    assert json.loads((run_dir / "metadata.json").read_text())["status"] == "running", "nothing could record it"
+    assert read_run(run_dir)["status"] == "dead" and job_state(run_dir)["state"] == "dead"
+
+
+def test_status_of_a_run_on_another_host_goes_stale_without_heartbeat():
+    import datetime
+
+    from edc.runs.records import STALE_AFTER_S, run_status
+
+    elsewhere = {"host": "not-this-host", "pid": 1, "pid_started": 1}
+    beat = lambda seconds_ago: (datetime.datetime.now() - datetime.timedelta(seconds=seconds_ago)).isoformat()  # noqa: E731
+    assert run_status({"status": "running", "process": elsewhere, "heartbeat": beat(60)}) == "running"
+    assert run_status({"status": "running", "process": elsewhere, "heartbeat": beat(STALE_AFTER_S + 60)}) == "stale"
+    assert run_status({"status": "completed", "process": elsewhere, "heartbeat": beat(10**6)}) == "completed"
+
+
+def test_a_run_that_fails_after_training_is_recorded_failed(small_compact, tmp_path, monkeypatch):
+    import edc.cli.train as train_command
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("scoring broke")
+
+    monkeypatch.setattr(train_command, "evaluate_split", broken)
+    with pytest.raises(RuntimeError, match="scoring broke"):
+        train(tiny(small_compact), tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["status"] == "failed" and "scoring broke" in meta["error"]
+
+
 def test_resume_refuses_other_overrides(small_compact, tmp_path):
     train(tiny(small_compact, "model=mlp", "loss=mse"), tmp_path / "run")
     result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={tmp_path / 'run'}", "model=lstm"],

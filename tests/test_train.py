@@ -269,6 +269,8 @@ def test_main_job_cli_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test metrics" in result.stdout and "T20" in result.stdout
     assert json.loads(Path(tmp_path, "run", "metadata.json").read_text())["status"] == "completed"
+    for noise in ("litlogger", "LeafSpec"):  # Lightning's advertisement and its own deprecation warning
+        assert noise not in result.stdout + result.stderr, noise
 
 
 @pytest.mark.integration

@@ -18,8 +18,7 @@ from edc.api import load
 from edc.cli.config import CONF_DIR, check, check_buildable
 from edc.cli.entry import entrypoint, task
 from edc.errors import EdcInputError
-from edc.io import read_json, update_metadata
-from edc.runs.records import now
+from edc.io import now, read_json, update_metadata
 from edc.training import report
 from edc.training.evaluation import evaluate_split, print_metrics
 

@@ -34,8 +34,8 @@ from edc.api import upgrade
 from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
-from edc.io import atomic_path, read_json, update_metadata, write_json, write_text
-from edc.runs.records import git_commit, now, package_versions
+from edc.io import atomic_path, now, read_json, update_metadata, write_json, write_text
+from edc.runs.records import git_commit, package_versions, process_identity
 from edc.training import report
 from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
 from edc.training.datamodule import EdcDataModule
@@ -43,6 +43,15 @@ from edc.training.evaluation import evaluate_split, print_metrics
 from edc.training.module import build_module
 
 log = logging.getLogger(__name__)
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that is no news to an edc user: its advertisement for a cloud
+    logger, the hint to prepend srun (submitit starts the SLURM jobs) and a deprecation inside Lightning."""
+    for message in ("The `srun` command is available", r"`isinstance\(treespec, LeafSpec\)` is deprecated"):
+        warnings.filterwarnings("ignore", message=message)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip"))
 
 
 def resolve_precision(asked: str, accelerator: str) -> str:
@@ -183,7 +192,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
     before = (read_json(run_dir / "metadata.json") or {}) if continuing else {}
     first = {} if before else {"config_choices": dict(HydraConfig.get().runtime.choices)
                                if HydraConfig.initialized() else {}, "timestamp": start}
-    update_metadata(run_dir, status="running", model=cfg.model.name, **first,
+    update_metadata(run_dir, status="running", process=process_identity(), heartbeat=start, model=cfg.model.name, **first,
                     parameter_count=module.parameter_count(), git_commit=git_commit(),
                     versions=package_versions(), dataset_fingerprint=datamodule.dataset.fingerprint(),
                     test_fingerprint=test_set_fingerprint(datamodule), data=datamodule.summary(),
@@ -208,7 +217,16 @@ def train(cfg: DictConfig, run_dir) -> dict:
         return {"status": "interrupted", "exit_code": status.exit_code}
     if not trainer.is_global_zero:  # DDP: the first process tests and records the run
         return {"status": "completed", "exit_code": EXIT_OK}
-    segments = _record_segment(run_dir, before, start, started)
+    try:
+        return _test_and_record(cfg, trainer, module, datamodule, status, run_dir,
+                                _record_segment(run_dir, before, start, started))
+    except Exception as err:  # after the fit: the record must not stay 'running'
+        update_metadata(run_dir, status="failed", error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def _test_and_record(cfg, trainer, module, datamodule, status, run_dir: Path, segments: list[dict]) -> dict:
+    """Test the best checkpoint, write the run's results and its final record; the metrics (with status)."""
     best = _best_checkpoint(trainer)
     if best:
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
@@ -311,6 +329,7 @@ def main(cfg: DictConfig):
     if cfg.get("resume"):
         cfg = resume_config(cfg.resume, list(HydraConfig.get().overrides.task))
     print_choices(cfg, bool(cfg.get("print_config")))
+    quiet_lightning()
     result = train(cfg, run_dir)
     report.console.print(f"run dir: {run_dir}", soft_wrap=True)
     code = result.get("exit_code", EXIT_OK)

@@ -11,7 +11,7 @@ import torch
 from pytorch_lightning.plugins import TorchCheckpointIO
 
 from edc.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM
-from edc.io import atomic_path, update_metadata
+from edc.io import atomic_path, now, update_metadata
 
 DIVERGENCE_CURES = ("a lower learning rate (model.optimizer.lr), gradient clipping (trainer.gradient_clip_val, "
                     "1.0 by default), 32-bit precision (precision=32-true), a smaller loss.aux_weight")
@@ -64,6 +64,10 @@ class RunStatus(pl.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if self.enabled and loss is not None and not bool(loss.isfinite()) and self.exit_code is None:
             self._diverge(trainer, f"non-finite training loss ({float(loss)}) at step {trainer.global_step}")
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            update_metadata(self.run_dir, heartbeat=now())  # a running run that stops beating is stale
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if not self.enabled or self.exit_code is not None:
