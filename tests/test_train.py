@@ -233,6 +233,22 @@ def test_predict_cli_function_and_api_agree(trained_run, tmp_path):
 
 
 @pytest.mark.integration
+def test_predict_warns_about_rooms_outside_the_training_ranges(trained_run, tmp_path, capsys):
+    ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
+    predictor = edc.load(ckpt)
+    ranges = predictor.config["feature_ranges"]
+    inside = pd.DataFrame([[(lo + hi) / 2 for lo, hi in ranges.values()]], columns=list(ranges))
+    wide = inside.assign(Length=ranges["Length"][1] * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predictor.predict(inside)  # no warning
+    with pytest.warns(UserWarning, match=r"1 of 1 rooms lie outside .*: Length 1x \(trained on"):
+        predictor.predict(wide)
+    predict(ckpt, tmp_path / "wide.csv", room=wide.iloc[0].tolist())
+    assert "warning: 1 of 1 rooms lie outside" in capsys.readouterr().err
+
+
+@pytest.mark.integration
 def test_predict_writes_its_outputs_and_nothing_else(trained_run, tmp_path):
     ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
     room = "room=[" + ",".join(map(str, HAND_MADE)) + "]"

@@ -7,6 +7,7 @@ to this command's own run dir, never over a training run's files.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -50,6 +51,8 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
     datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
     datamodule.setup("test")
     raw, edcs, rows = datamodule.tensors(subset)
+    if outside := predictor.outside_training(datamodule.dataset.features.iloc[rows.numpy()]):
+        print(f"warning: {outside}", file=sys.stderr)
     targets = targets or trained["targets"]
     metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir,
                              targets.get("band_floor"))

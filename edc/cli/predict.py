@@ -10,6 +10,7 @@ then the bands; rows in CSV order); ``plot=true`` adds a PNG of the curves.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -63,7 +64,9 @@ def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) ->
     written = output_paths(out, plot)
     frame = read_features(features_csv) if features_csv else room_frame(room)
     predictor = load(ckpt_path)
-    edcs, params = predictor.predict(frame, validated=True)
+    edcs, params = predictor.predict(frame, validated=True, warn=False)
+    if outside := predictor.outside_training(frame):
+        print(f"warning: {outside}", file=sys.stderr)
     with atomic_paths(written, ["", ".npy", ".png"]) as temps:
         params.to_csv(temps[0], index=False, na_rep="nan")
         np.save(temps[1], edcs)

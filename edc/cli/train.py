@@ -33,6 +33,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from edc.api import upgrade
 from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
+from edc.data.schema import FEATURES
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
 from edc.io import atomic_path, now, read_json, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, package_versions, process_identity
@@ -103,6 +104,13 @@ def requeued_checkpoint(run_dir: Path) -> str | None:
         log.info("requeued SLURM job: resuming from %s", last)
         return str(last)
     return None
+
+
+def feature_ranges(raw: torch.Tensor) -> dict:
+    """``{feature: [min, max]}`` of the training rooms' raw features ``(n, 16)``, kept in the checkpoint so
+    that predict and evaluate can say when a room lies outside them."""
+    low, high = raw.double().amin(0).tolist(), raw.double().amax(0).tolist()
+    return {name: [lo, hi] for name, lo, hi in zip(FEATURES, low, high)}
 
 
 def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
@@ -181,6 +189,7 @@ def train(cfg: DictConfig, run_dir) -> dict:
                           datamodule.n_curves)
     training_rooms = datamodule.split("train")
     module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
+    module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows])
 
     asked = cfg.trainer.get("precision", "32-true")
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
