@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,23 @@ def test_compare_never_ranks_different_datasets_together(sweep_dir, tmp_path):
     result = subprocess.run([sys.executable, "-m", "edc.compare", str(sweep_dir / "sweep"), str(other)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "2 different test sets" in result.stdout
+
+
+def test_compare_lists_training_runs_only_and_keeps_debug_runs_apart(sweep_dir, tmp_path):
+    """An evaluation's dir holds metrics.json and a generation's a record: neither is a run to rank.
+    A debug run (debug=fdr: one batch per epoch) is ranked in a block of its own."""
+    run = sweep_dir / "sweep" / "0"
+    commands = [["edc.evaluate", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"hydra.run.dir={tmp_path / 'evaluated'}"],
+                ["edc.generate", "n_rooms=2", f"out_dir={tmp_path / 'rooms'}", f"hydra.run.dir={tmp_path / 'generated'}"],
+                ["edc.train", *SHORT, "debug=fdr", f"hydra.run.dir={tmp_path / 'debug'}"]]
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    shutil.copytree(run, tmp_path / "train")
+    table = compare.collect([tmp_path])
+    assert sorted(Path(r).name for r in table.run) == ["debug", "train"]
+    ranked = compare.rank(table, "t20_mae", top=1)
+    assert sorted(Path(r).name for r in ranked.run) == ["debug", "train"], "one block each, whatever their MAE"
 
 
 def test_compare_keeps_runs_tested_on_other_rooms_of_one_dataset_apart(tmp_path):

@@ -117,6 +117,7 @@ def read_run(run_dir) -> dict:
         "minutes": training.get("duration_minutes"), "dataset": meta.get("dataset_fingerprint"),
         "split_by": (meta.get("data") or {}).get("split_by"), "test_set": test_set(meta),
         "reason": (meta.get("diverged") or {}).get("reason"),
+        "command": meta.get("command", "train"), "debug": (meta.get("config_choices") or {}).get("debug"),
     }
     metrics = read_json(run_dir / "metrics.json")
     if metrics is None and (run_dir / "predictions.npy").is_file() and (run_dir / "targets.npy").is_file():
