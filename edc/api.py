@@ -13,15 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from edc import acoustics
 from edc.acoustics.decay_curves import n_samples
-from edc.acoustics.iso3382 import band_parameters
+from edc.acoustics.iso3382 import parameter_columns
 from edc.data.schema import FEATURES
 from edc.data.validation import validate_features
 from edc.errors import EdcInputError
 from edc.models import Surrogate, build_surrogate, predict_in_batches
 
-PARAMETER_COLUMNS = {"EDT": "edt", "T20": "t20", "T30": "t30", "C50": "c50", "C80": "c80", "D50": "d50"}
 # classes a config of an earlier edc names by the module they lived in then
 MOVED_TARGETS = {"edc.losses.": "edc.training.losses.", "edc.datamodule.": "edc.training.datamodule.",
                  "edc.sweep.": "edc.runs.sweep."}
@@ -96,13 +94,7 @@ class Predictor:
         if warn and (outside := self.outside_training(rooms)):
             warnings.warn(outside, stacklevel=2)
         curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = acoustics.parameters(curves[:, 0], self.fs, names=tuple(PARAMETER_COLUMNS.values()))
-        params = {col: values[name] for col, name in PARAMETER_COLUMNS.items()}
-        if self.bands:
-            params |= {key.upper().replace("_MID", "_mid"): value
-                       for key, value in band_parameters(curves[:, 1:], self.fs).items()}
-        return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
+        return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **parameter_columns(curves, self.fs)})
 
 
 def read_checkpoint(path) -> dict:

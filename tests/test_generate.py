@@ -78,6 +78,21 @@ def test_killed_run_resumes_without_recomputing_and_redoes_corrupt_chunks(tmp_pa
     np.testing.assert_array_equal(load_compact(out).edcs, data.edcs)  # same seeds: same curves
 
 
+def test_generate_writes_the_reference_parameters_of_its_curves(tmp_path):
+    """params.csv beside the curves: the predict columns, equal to pyrato's values of the stored curves."""
+    from .test_acoustics import pyrato_reference
+
+    out = tmp_path / "out"
+    generate("n_rooms=3", "workers=1", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'h'}", "sampler.absorption=[0.5,0.85]")
+    data, params = load_compact(out), pd.read_csv(out / "params.csv", dtype={"ID": str})
+    assert list(params.ID) == list(data.ids) and {"EDT", "T20", "C50", "T20_1000", "D50_8000", "T20_mid"} <= set(params)
+    for column, curves in (("", data.edcs), ("_1000", data.band_edcs[:, 3]), ("_125", data.band_edcs[:, 0])):
+        reference = pyrato_reference(curves.astype(np.float64), data.edc_fs)
+        for name in ("edt", "t20", "c50"):
+            np.testing.assert_allclose(params[name.upper() + column], np.ravel(reference[name]), rtol=1e-6,
+                                       err_msg=name + column)
+
+
 def test_shards_through_a_launcher_then_merge(tmp_path):
     out = tmp_path / "out"
     common = ["n_rooms=4", "chunk_size=1", "workers=1", f"out_dir={out}", "sampler.absorption=[0.5,0.85]"]

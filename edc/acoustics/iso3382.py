@@ -209,3 +209,16 @@ def band_parameters(curves, fs: float) -> dict:
     for name in ("edt", "t20"):
         out[f"{name}_mid"] = np.mean([out[f"{name}_{band}"] for band in MID_BANDS], axis=0)
     return out
+
+
+def parameter_columns(curves, fs: float) -> dict:
+    """The columns of a parameter table for curves ``(n, C, n_samples)`` (C = 1: broadband; C = 8: broadband,
+    then 125 Hz to 8 kHz): ``EDT, T20, T30, C50, C80, D50`` (s, s, s, dB, dB, a fraction) and, with bands,
+    ``EDT_125 ... D50_8000``, ``EDT_mid``, ``T20_mid``; NaN where a value is undefined. The columns
+    ``edc.predict`` writes and ``edc.generate``'s ``params.csv``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = parameters(curves[:, 0], fs, names=BAND_PARAMETERS)
+    columns = {name.upper(): values[name] for name in BAND_PARAMETERS}
+    if curves.shape[1] > 1:
+        columns |= {key.upper().replace("_MID", "_mid"): value for key, value in band_parameters(curves[:, 1:], fs).items()}
+    return columns
