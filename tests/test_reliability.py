@@ -206,6 +206,26 @@ def test_a_run_killed_with_sigkill_reads_dead_not_running(small_compact, tmp_pat
     assert read_run(run_dir)["status"] == "dead" and job_state(run_dir)["state"] == "dead"
 
 
+def test_a_second_run_into_a_dir_being_trained_into_is_refused(small_compact, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "edc.train", "data=compact", f"data.path={small_compact}", "model=mlp", "loss=mse",
+            "trainer=cpu", "data.batch_size=4", f"hydra.run.dir={run_dir}"]
+    first = subprocess.Popen([*args, "trainer.max_epochs=500"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while val_epochs(run_dir) < 1 and time.time() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        for second in ([*args, "trainer.max_epochs=1", "overwrite=true"], [sys.executable, "-m", "edc.train",
+                                                                             f"resume={run_dir}"]):
+            result = subprocess.run(second, capture_output=True, text=True, cwd=ROOT, timeout=120)
+            assert result.returncode == 2 and "is training into this dir now" in result.stderr, result.stderr[-1500:]
+        assert first.poll() is None, "the first run trains on"
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+
+
 def test_status_of_a_run_on_another_host_goes_stale_without_heartbeat():
     import datetime
 

@@ -6,20 +6,20 @@ data, ``torch.load(weights_only=True)``), and builds only the :class:`edc.models
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from edc import acoustics
 from edc.acoustics.decay_curves import n_samples
+from edc.acoustics.iso3382 import parameter_columns
 from edc.data.schema import FEATURES
 from edc.data.validation import validate_features
 from edc.errors import EdcInputError
 from edc.models import Surrogate, build_surrogate, predict_in_batches
 
-PARAMETER_COLUMNS = {"EDT": "edt", "T20": "t20", "T30": "t30", "C50": "c50", "C80": "c80", "D50": "d50"}
 # classes a config of an earlier edc names by the module they lived in then
 MOVED_TARGETS = {"edc.losses.": "edc.training.losses.", "edc.datamodule.": "edc.training.datamodule.",
                  "edc.sweep.": "edc.runs.sweep."}
@@ -63,15 +63,38 @@ class Predictor:
             features = features.assign(ID=[f"room{i}" for i in range(len(features))])
         return validate_features(features[["ID"] + FEATURES], source)
 
-    def predict(self, features: pd.DataFrame, source: str = "features", validated: bool = False):
-        """EDCs ``(n, n_samples)`` and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50``
-        (s, s, s, dB, dB, fraction; NaN where undefined). ``validated``: the table was checked already."""
+    @property
+    def bands(self) -> bool:
+        """Whether the model predicts the octave bands beside the broadband curve."""
+        return self.surrogate.n_curves > 1
+
+    def outside_training(self, rooms: pd.DataFrame) -> str | None:
+        """A warning naming the features in which ``rooms`` leave the training rooms' ranges, or None
+        (all inside, or a checkpoint written before edc kept the ranges)."""
+        ranges = self.config.get("feature_ranges")
+        if not ranges:
+            return None
+        outside = {name: (rooms[name].to_numpy() < low - 1e-9) | (rooms[name].to_numpy() > high + 1e-9)
+                   for name, (low, high) in ranges.items() if name in rooms}
+        named = [f"{name} {int(mask.sum())}x (trained on {ranges[name][0]:g} to {ranges[name][1]:g})"
+                 for name, mask in outside.items() if mask.any()]
+        if not named:
+            return None
+        n_out = int(np.any(list(outside.values()), axis=0).sum())
+        return (f"{n_out} of {len(rooms)} rooms lie outside the training rooms' ranges: {', '.join(named)}. "
+                "Their predictions are extrapolations.")
+
+    def predict(self, features: pd.DataFrame, source: str = "features", validated: bool = False, warn: bool = True):
+        """Curves ``(n, C, n_samples)`` (linear energy at ``fs`` Hz; C = 8: broadband, then 125 Hz to 8 kHz;
+        C = 1: broadband) and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50`` (broadband) and, for a band
+        model, the same per band ``EDT_125 ... D50_8000`` with ``EDT_mid``, ``T20_mid`` (s, dB, a fraction
+        for D; NaN where undefined). ``validated``: the table was checked already; ``warn``: a warning
+        (:meth:`outside_training`) for rooms outside the training ranges."""
         rooms = features if validated else self._rooms(features, source)
-        edcs = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = acoustics.parameters(edcs, self.fs, names=tuple(PARAMETER_COLUMNS.values()))
-        params = {col: values[name] for col, name in PARAMETER_COLUMNS.items()}
-        return edcs, pd.DataFrame({"ID": rooms["ID"].tolist(), **params})
+        if warn and (outside := self.outside_training(rooms)):
+            warnings.warn(outside, stacklevel=2)
+        curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
+        return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **parameter_columns(curves, self.fs)})
 
 
 def read_checkpoint(path) -> dict:
@@ -94,7 +117,7 @@ def load(ckpt_path) -> Predictor:
     config = checkpoint["edc_config"]
     data = config["data"]
     surrogate = build_surrogate(config["model"], len(FEATURES), n_samples(data["duration"], data["target_fs"]),
-                                data["target_fs"])
+                                data["target_fs"], 8 if data.get("bands") else 1)
     try:
         surrogate.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import tempfile
@@ -14,24 +15,42 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
+def atomic_paths(paths, suffixes=None):
+    """Yield temporary paths beside ``paths``; rename every one into place once all are written.
+
+    On any error every temporary file is removed and no target is touched: the files are a set,
+    written together or not at all. ``suffixes`` (default: none) keep extensions for writers that
+    append one (``np.save``).
+    """
+    paths = [Path(p) for p in paths]
+    temps = []
+    try:
+        for path, suffix in zip(paths, suffixes or [""] * len(paths)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for tmp in temps:
+            os.chmod(tmp, 0o666 & ~_UMASK)
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path, suffix: str = ""):
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success.
 
     On any error the temporary file is removed, so a reader never sees half a file.
     ``suffix`` keeps the extension for writers that append one (``np.save``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_paths([path], [suffix]) as (tmp,):
+        yield tmp
 
 
 def write_json(path, data) -> None:
@@ -74,3 +93,8 @@ def update_metadata(run_dir, **fields) -> dict:
     data.update(fields)
     write_json(path, data)
     return data
+
+
+def now() -> str:
+    """The local time to the second, ISO 8601 (the timestamps of run records)."""
+    return datetime.datetime.now().isoformat(timespec="seconds")

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edc.acoustics.iso3382 import from_tensor, to_tensor
+from edc.acoustics.iso3382 import OCTAVE_BANDS_HZ, from_tensor, to_tensor
 
-OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # nominal mid-band frequencies (IEC 61260-1)
 FILTER_ORDER = 6  # Butterworth order of each octave band-pass
 
 

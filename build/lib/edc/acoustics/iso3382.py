@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 # (upper, lower) level limits in dB of each decay-time estimator (ISO 3382-1).
+OCTAVE_BANDS_HZ = (125, 250, 500, 1000, 2000, 4000, 8000)  # nominal mid-band frequencies (IEC 61260-1)
 DECAY_LIMITS_DB = {"edt": (-0.1, -10.1), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
 
 
@@ -140,13 +141,14 @@ def t30(edc, fs: float):
 
 
 def _early_energy_ratio(edc, fs: float, early_time_limit_ms: float):
-    """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit."""
-    edc, was_numpy = to_tensor(edc)
+    """``(E(te) / E(0), was_numpy)`` with ``te`` the sample nearest the limit (only those two samples
+    of each curve are read, and converted)."""
     index = int(round(early_time_limit_ms * 1e-3 * fs))
     if not 0 < index < edc.shape[-1]:
         raise ValueError(f"early time limit {early_time_limit_ms} ms is outside the EDC "
                          f"({edc.shape[-1]} samples at {fs} Hz)")
-    return edc[..., index] / edc[..., 0], was_numpy
+    pair, was_numpy = to_tensor(edc[..., [index, 0]])  # (..., 2): E(te), E(0)
+    return pair[..., 0] / pair[..., 1], was_numpy
 
 
 def clarity(edc, fs: float, early_time_limit_ms: float = 50.0):
@@ -179,10 +181,44 @@ def d50(edc, fs: float):
 PARAMETERS = {"edt": edt, "t20": t20, "t30": t30, "c50": c50, "c80": c80, "d50": d50}
 
 
+CHUNK_ROOMS = 256  # numpy curves are computed this many at a time: a chunk's float64 copies stay in cache (2-4x faster)
+
+
 def parameters(edc, fs: float, names=("edt", "t20", "t30", "c50", "c80", "d50")) -> dict:
     """All named parameters of ``edc`` as ``{name: (...)}`` (what the decay-time fits read is
     computed once for all of them)."""
+    if isinstance(edc, np.ndarray) and edc.ndim > 1 and len(edc) > CHUNK_ROOMS:
+        parts = [parameters(edc[i : i + CHUNK_ROOMS], fs, names) for i in range(0, len(edc), CHUNK_ROOMS)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in names}
     tensor, was_numpy = to_tensor(edc)
     fit = _fit_inputs(tensor) if any(n in DECAY_LIMITS_DB for n in names) else None
     return {name: from_tensor(_fitted_decay_time(*fit, fs, *DECAY_LIMITS_DB[name]), was_numpy)
             if name in DECAY_LIMITS_DB else PARAMETERS[name](edc, fs) for name in names}
+
+
+BAND_PARAMETERS = ("edt", "t20", "t30", "c50", "c80", "d50")
+MID_BANDS = (500, 1000)  # T_mid, EDT_mid: the mean of these bands' values (ISO 3382-1)
+
+
+def band_parameters(curves, fs: float) -> dict:
+    """``{"t20_1000": (n,), ..., "t20_mid": (n,), "edt_mid": (n,)}`` of octave-band curves ``(n, 7, n_samples)``
+    (125 Hz to 8 kHz)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = parameters(curves, fs, names=BAND_PARAMETERS)  # each (n, 7)
+    out = {f"{name}_{band}": values[name][:, b] for name in BAND_PARAMETERS for b, band in enumerate(OCTAVE_BANDS_HZ)}
+    for name in ("edt", "t20"):
+        out[f"{name}_mid"] = np.mean([out[f"{name}_{band}"] for band in MID_BANDS], axis=0)
+    return out
+
+
+def parameter_columns(curves, fs: float) -> dict:
+    """The columns of a parameter table for curves ``(n, C, n_samples)`` (C = 1: broadband; C = 8: broadband,
+    then 125 Hz to 8 kHz): ``EDT, T20, T30, C50, C80, D50`` (s, s, s, dB, dB, a fraction) and, with bands,
+    ``EDT_125 ... D50_8000``, ``EDT_mid``, ``T20_mid``; NaN where a value is undefined. The columns
+    ``edc.predict`` writes and ``edc.generate``'s ``params.csv``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = parameters(curves[:, 0], fs, names=BAND_PARAMETERS)
+    columns = {name.upper(): values[name] for name in BAND_PARAMETERS}
+    if curves.shape[1] > 1:
+        columns |= {key.upper().replace("_MID", "_mid"): value for key, value in band_parameters(curves[:, 1:], fs).items()}
+    return columns

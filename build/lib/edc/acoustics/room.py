@@ -11,6 +11,7 @@ outputs keep the leading axes. Times in s, distances in m, energies relative to 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -30,6 +31,21 @@ BAND_ENERGY = tuple((hi - lo) / _EDGES[-1] for lo, hi in zip(_EDGES[:-1], _EDGES
 _COUPLING_DIAG = (0.006851, 0.005706, 0.01153, 0.02295, 0.04600, 0.09196, 0.1839, 0.4941)
 _COUPLING_NEIGHBOURS = (0.000534, 0.001083, 0.002151, 0.004318, 0.008636, 0.01726, 0.03451)
 DECAY_60_DB = 6.0 * math.log(10.0)  # ln(1e6) = 13.82: energy decays by 60 dB
+# Share of the energy of a white pulse in simulator band b (columns, 125 Hz to 16 kHz) that the octave
+# filter c of the band curves passes (rows, 125 Hz to 8 kHz; pyfar's order-6 bank): pyroomacoustics'
+# band filters overlap their neighbours, so about 11 % of band b reaches octave b + 1. Measured through
+# both filter banks (tests/test_physics.py checks it).
+OCTAVE_LEAKAGE = (
+    (0.6933, 0.0310, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.2079, 0.8669, 0.0147, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0004, 0.1113, 0.8850, 0.0149, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.1088, 0.8822, 0.0144, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 0.1116, 0.8804, 0.0138, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 0.1143, 0.8785, 0.0130, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 0.0, 0.1182, 0.8768, 0.0095),
+)
+# Exact mid-band frequencies of the octave filters (IEC 61260-1, base 10): 125.9 Hz to 7943 Hz.
+OCTAVE_MID_HZ = tuple(1000.0 * 10.0 ** (0.3 * k) for k in range(-3, 4))
 
 
 def _const(values, like: torch.Tensor) -> torch.Tensor:
@@ -234,3 +250,73 @@ def barron_edc(features: torch.Tensor, fs: float, n_samples: int, formula: str =
     energy = (weight[:, None] * reflected).sum(-2)
     energy = torch.cat([energy[..., :1] + (weight * direct).sum(-1, keepdim=True), energy[..., 1:]], dim=-1)
     return energy / energy[..., :1]
+
+
+def octave_band_energy(energy: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Energies ``(..., 7)`` in the octaves of the band curves of a pulse whose energy per simulator band
+    is ``weights * energy`` (``energy`` ``(..., 8)``; ``weights`` (8,), the bands' shares of the pulse)."""
+    return (energy * weights) @ _const(OCTAVE_LEAKAGE, energy).T
+
+
+def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: torch.Tensor,
+                                 coherence: torch.Tensor, max_order: int = ISM_ORDER):
+    """The image sources' energy in each octave of the band curves: ``(sample (b, k), energy (b, 7, k))``
+    for features ``(b, 16)`` (``sample`` as in :func:`image_sources`).
+
+    An octave filter rings, so images within a few of its periods (tens of ms at 125 Hz) interfere:
+    image ``i`` is credited with ``sum_j a_i a_j rho(d_j - d_i)`` over every image ``j``, ``a`` its octave
+    amplitude (:func:`octave_band_energy` with the simulator bands' shares ``weights``) and ``rho`` the
+    filter's normalised autocorrelation, ``coherence`` ``(7, n_lags)`` at the simulator's rate
+    (:func:`octave_filter_coherence`; lags beyond it count 0).
+    """
+    distance, order = image_distances(features, 0, max_order)
+    amplitude = octave_band_energy(_image_energy(features, distance, order), weights).sqrt().transpose(1, 2)  # (b, 7, k)
+    first, second = _image_pairs(distance.shape[-1], distance.device)
+    lag = ((distance[:, first] - distance[:, second]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
+    rho = coherence[:, lag.clamp(max=coherence.shape[-1] - 1)].transpose(0, 1)  # (b, 7, pairs); its last lag is 0
+    cross = amplitude[..., first] * amplitude[..., second] * rho
+    energy = amplitude.square().index_add(-1, first, cross).index_add(-1, second, cross)
+    return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
+
+
+@functools.cache
+def _image_pairs(n_images: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every pair ``i < j`` of ``n_images`` images: two index tensors."""
+    pairs = torch.triu_indices(n_images, n_images, offset=1, device=device)
+    return pairs[0], pairs[1]
+
+
+def octave_filter_coherence(max_lag_s: float = 0.05) -> torch.Tensor:
+    """``(7, n_lags)``: the normalised autocorrelation of each octave filter of the band curves at lags
+    0, 1, ... samples of the simulator's rate up to ``max_lag_s`` (pyfar's order-6 Butterworth bank; at
+    125 Hz it falls to 0.06 by 32 ms), the last lag set to 0."""
+    import numpy as np
+    import pyfar
+
+    from edc.acoustics.decay_curves import octave_filter_bank
+
+    rate, n_lags = int(SIM_FS), int(max_lag_s * SIM_FS) + 1
+    response = octave_filter_bank(rate).process(pyfar.signals.impulse(4 * n_lags, sampling_rate=rate)).time[:, 0]
+    spectrum = np.abs(np.fft.rfft(response, 2 * response.shape[-1])) ** 2
+    correlation = np.fft.irfft(spectrum)[:, :n_lags]
+    correlation = correlation / correlation[:, :1]
+    correlation[:, -1] = 0.0
+    return torch.as_tensor(correlation, dtype=torch.float32)
+
+
+def octave_energy_kernels(fs: float, n_taps: int) -> torch.Tensor:
+    """``(7, n_taps)``: how each octave filter of the band curves spreads energy in time, on a grid of
+    ``fs`` Hz: its impulse response's energy per grid interval (the first from the impulse on), normalised
+    to 1. Convolving an energy curve with it gives the curve of the filtered signal (for incoherent energy)."""
+    import numpy as np
+    import pyfar
+
+    from edc.acoustics.decay_curves import octave_filter_bank
+
+    rate = int(SIM_FS)
+    response = octave_filter_bank(rate).process(pyfar.signals.impulse(int(n_taps * rate / fs), sampling_rate=rate))
+    energy = response.time[:, 0, :] ** 2  # (7, n)
+    step = rate / fs
+    edges = np.minimum(np.round(np.arange(n_taps + 1) * step).astype(int), energy.shape[-1])
+    binned = np.add.reduceat(energy, edges[:-1], axis=-1) if step >= 1 else energy
+    return torch.as_tensor(binned / binned.sum(-1, keepdims=True), dtype=torch.float32)

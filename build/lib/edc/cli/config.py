@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,7 +24,46 @@ OmegaConf.register_new_resolver("edc.either", lambda value, default: default if 
 OmegaConf.register_new_resolver("edc.unless", lambda value, default: default if value is None else None,
                                 replace=True)
 
-CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
+
+
+def _record_subdir(run_dir, resume, overwrite):
+    """Where Hydra saves its record of a training job (``.hydra``): nowhere when the job continues a run
+    (``resume=``, which keeps that run's record) or is about to be refused for landing on one."""
+    if resume is not None or (not overwrite and (Path(str(run_dir)) / "metadata.json").is_file()):
+        return None
+    return ".hydra"
+
+
+# ${edc.record_subdir:RUN_DIR,RESUME,OVERWRITE}: hydra.output_subdir of a training job, see _record_subdir.
+OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
+
+CONF_DIR = str(importlib.resources.files("edc.conf"))
+# The classes a config read from a file (a resumed run's config.yaml, a checkpoint's) may name: those the
+# shipped configs name (tests/test_train.py keeps the two in step). Instantiating any other `_target_`
+# would run whatever it names.
+BUILDABLE = frozenset({
+    "edc.models.PhysicsEDC", "edc.models.MLP", "edc.models.LSTMModel", "edc.models.HybridV1", "edc.models.HybridV2",
+    "edc.models.HybridV3", "edc.models.BandConvNet", "edc.training.datamodule.EdcDataModule",
+    "edc.training.losses.MSELoss", "edc.training.losses.LogEDCLoss", "edc.training.losses.WeightedEDCLoss",
+    "edc.training.losses.AuxiliaryLoss", "edc.training.losses.EDCRIRLoss", "edc.runs.sweep.SweepSummary",
+    "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.lr_scheduler.CosineAnnealingLR",
+    "pytorch_lightning.Trainer", "pytorch_lightning.callbacks.ModelCheckpoint",
+    "pytorch_lightning.callbacks.EarlyStopping", "pytorch_lightning.callbacks.RichProgressBar",
+    "pytorch_lightning.callbacks.EMAWeightAveraging", "pytorch_lightning.loggers.CSVLogger",
+    "pytorch_lightning.loggers.TensorBoardLogger"})
+
+
+def check_buildable(config, source: str, key: str = "") -> None:
+    """Refuse a config read from ``source`` (a file) that names a class outside :data:`BUILDABLE`."""
+    children = config.items() if isinstance(config, dict) else enumerate(config) if isinstance(config, list) else ()
+    for name, value in children:
+        path = f"{key}.{name}" if key else str(name)
+        if name == "_target_" and value not in BUILDABLE:
+            raise EdcInputError(f"{source}: {path}={value} is not a class edc builds; refused, since building it "
+                                "would run code the file chose. Fix: use a run dir or checkpoint as "
+                                "python -m edc.train wrote it.")
+        check_buildable(value, source, path)  # conf/ of the source tree, or the installed package
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
@@ -77,17 +117,24 @@ RANGES = {
     "model.net.memory_size": (count(0), "an integer >= 0 (0: no memory)"),
     "data.batch_size": (count(1), "a positive integer"),
     "data.eval_batch_size": (count(1), "a positive integer"),
-    "data.target_fs": (count(1), "a positive integer"),
-    "data.duration": (more_than(0), "a positive number of seconds"),
-    "data.max_samples": (optional(count(5)), "at least 5 rooms (3 to train, one each to validate and test), "
-                                             "or null for all rooms"),
+    "data.target_fs": (count(100), ("an integer of at least 100 Hz (C50 reads the curve at 50 ms, the losses from "
+                                   "50 ms on)")),
+    "data.duration": (lambda v: real(v) and v >= 0.1, "at least 0.1 s (C80 reads the curve at 80 ms)"),
+    "data.split_seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
+    "data.num_workers": (count(0), "an integer >= 0 (0: batches are loaded in the main process)"),
+    "trainer.accelerator": (one_of(ACCELERATORS), (f"one of {', '.join(ACCELERATORS)} (others need packages edc "
+                                                  "does not install)")),
+    "data.bands": (optional(lambda v: isinstance(v, bool)), "true, false or null (the bands where the data has them)"),
+    "data.max_samples": (optional(count(5)), ("at least 5 rooms (3 to train, one each to validate and test), "
+                                             "or null for all rooms")),
     "model.feature_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
     "model.target_scaler": (one_of(SCALERS), f"one of {', '.join(SCALERS)}"),
     "model.target": (one_of(REPRESENTATIONS), f"one of {', '.join(REPRESENTATIONS)} (the space the network predicts in)"),
     "loss.aux_weight": (lambda v: real(v) and 0.01 <= v <= 1.0,
-                        "in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
-                        "training; 0.1 is the default)"),
+                        ("in [0.01, 1] (larger values let the T20/C50 term swamp the curve and destabilise "
+                        "training; 0.1 is the default)")),
     "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
+    "loss.broadband_weight": (more_than(0), "a positive weight (1: the broadband curve counts as one band)"),
     "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
     **{f"loss.{k}": (at_least(0), "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
@@ -107,8 +154,8 @@ RANGES = {
     "simulation.edc_fs": (count(1), "a positive integer (Hz)"),
     "simulation.duration": (more_than(0), "a positive number of seconds"),
     "simulation.max_order": (count(0), "an integer >= 0"),
-    "simulation.ray_factor": (more_than(0), "> 0 (rays relative to the simulator's default count; the data "
-                                            "specification uses 1)"),
+    "simulation.ray_factor": (more_than(0), ("> 0 (rays relative to the simulator's default count; the data "
+                                            "specification uses 1)")),
     **{f"sampler.{k}": (interval(math.inf), "[min, max] in m with 0 < min <= max") for k in ("length", "width", "height")},
     "sampler.absorption": (interval(1.0), "[min, max] with 0 < min <= max <= 1"),
     "sampler.position_height": (more_than(0), "a positive height in m"),

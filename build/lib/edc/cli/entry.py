@@ -67,10 +67,13 @@ def _run_sweep_job(fn, *args, **kwargs):
 
 
 def _discard_empty_run_dir() -> None:
-    """Remove the Hydra run dir of a refused job if it holds nothing but Hydra's own files."""
-    if not HydraConfig.initialized():
+    """Remove the Hydra run dir of a refused job if Hydra made it and it holds nothing but Hydra's own
+    files (a command without a run dir of its own, such as predict, is left alone)."""
+    if not HydraConfig.initialized() or HydraConfig.get().output_subdir is None:
         return
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.resolve() == Path.cwd().resolve():
+        return
     if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -7,22 +7,21 @@ to this command's own run dir, never over a training run's files.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from edc.api import load
-from edc.cli.config import CONF_DIR, check
+from edc.cli.config import CONF_DIR, check, check_buildable
 from edc.cli.entry import entrypoint, task
 from edc.errors import EdcInputError
-from edc.io import read_json, update_metadata
-from edc.runs.records import now
+from edc.io import now, read_json, update_metadata
 from edc.training import report
-from edc.training.evaluation import evaluate_split
+from edc.training.evaluation import evaluate_split, print_metrics
 
 WHERE_KEYS = ("layout", "path", "features_csv", "edc_dir", "source_fs", "cache_dir")
 
@@ -35,6 +34,7 @@ def data_config(trained: dict, given: DictConfig | None, subset: str) -> dict:
         merged.update({k: v for k, v in OmegaConf.to_container(given, resolve=True).items() if k in WHERE_KEYS})
     if subset == "all":
         merged["max_samples"] = None
+    merged["bands"] = None if trained.get("bands") else False  # a band model scores the bands the data has
     return merged
 
 
@@ -47,18 +47,19 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
                             "metrics. Fix: leave hydra.run.dir unset (each evaluation gets its own dir).")
     predictor = load(ckpt_path)
     trained = predictor.config
+    check_buildable({"data": trained["data"]}, str(ckpt_path))
     datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
     datamodule.setup("test")
-    if subset == "all":
-        rows = torch.as_tensor(datamodule.rows)
-        raw, edcs = datamodule.features[rows], datamodule.edcs[rows]
-    else:
-        raw, edcs, rows = datamodule.tensors("test")
-    metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir)
+    raw, edcs, rows = datamodule.tensors(subset)
+    if outside := predictor.outside_training(datamodule.dataset.features.iloc[rows.numpy()]):
+        print(f"warning: {outside}", file=sys.stderr)
+    targets = targets or trained["targets"]
+    metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir,
+                             targets.get("band_floor"))
     update_metadata(out_dir, status="completed", command="evaluate", ckpt_path=str(ckpt_path), subset=subset,
                     model=trained["model"]["name"], timestamp=now(),
                     dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary())
-    report.console.print(report.metrics_table(metrics, targets or trained["targets"], title=f"{subset} metrics"))
+    print_metrics(metrics, targets, title=f"{subset} metrics")
     return metrics
 
 

@@ -10,6 +10,8 @@ and resumption are :class:`edc.data.generation.Generation`'s.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
@@ -48,6 +50,8 @@ def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
 def main(cfg: DictConfig) -> None:
     if cfg.out_dir is None:
         raise EdcInputError("out_dir is not set. Fix: add out_dir=DIR (where the dataset is written).")
+    if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():
+        raise EdcInputError(f"out_dir={cfg.out_dir} is a file. Fix: out_dir=a new directory, or a dataset's to resume it.")
     check(cfg)
     if not cfg.shard < cfg.n_shards:
         raise EdcInputError(f"shard={cfg.shard} must be in [0, n_shards={cfg.n_shards}).")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import hydra
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -25,21 +27,32 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from edc.api import upgrade
 from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
+from edc.data.schema import FEATURES
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
-from edc.io import read_json, update_metadata, write_json, write_text
-from edc.runs.records import git_commit, now, package_versions
+from edc.io import atomic_path, now, read_json, update_metadata, write_json, write_text
+from edc.runs.records import git_commit, package_versions, process_identity
 from edc.training import report
-from edc.training.callbacks import DIVERGENCE_CURES, RunStatus
+from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
 from edc.training.datamodule import EdcDataModule
-from edc.training.evaluation import evaluate_split
+from edc.training.evaluation import evaluate_split, print_metrics
 from edc.training.module import build_module
 
 log = logging.getLogger(__name__)
+
+
+def quiet_lightning() -> None:
+    """Silence what Lightning prints that is no news to an edc user: its advertisement for a cloud
+    logger, the hint to prepend srun (submitit starts the SLURM jobs) and a deprecation inside Lightning."""
+    for message in ("The `srun` command is available", r"`isinstance\(treespec, LeafSpec\)` is deprecated"):
+        warnings.filterwarnings("ignore", message=message)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip"))
 
 
 def resolve_precision(asked: str, accelerator: str) -> str:
@@ -60,7 +73,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
     logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
     # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
-    plugins = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else None
+    plugins = [AtomicCheckpointIO()] + ([SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else [])
     try:
         return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
                            default_root_dir=str(run_dir), plugins=plugins)
@@ -93,6 +106,32 @@ def requeued_checkpoint(run_dir: Path) -> str | None:
     return None
 
 
+def feature_ranges(raw: torch.Tensor) -> dict:
+    """``{feature: [min, max]}`` of the training rooms' raw features ``(n, 16)``, kept in the checkpoint so
+    that predict and evaluate can say when a room lies outside them."""
+    low, high = raw.double().amin(0).tolist(), raw.double().amax(0).tolist()
+    return {name: [lo, hi] for name, lo, hi in zip(FEATURES, low, high)}
+
+
+def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
+    """Make ``run_dir`` this run's: refuse a dir that holds another training run (its checkpoints and
+    records would be replaced one by one), unless ``overwrite``: then that run's files go first
+    (the ``.hydra`` record and the log of this job stay). A run continuing from its own checkpoint
+    (``resume=``) and a requeued SLURM job keep their dir."""
+    record = run_dir / "metadata.json"
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+    if not (continuing or requeued) and record.is_file():
+        if not overwrite:
+            status = (read_json(record) or {}).get("status", "unknown")
+            raise EdcInputError(f"hydra.run.dir={run_dir} holds a training run (status {status}); training "
+                                f"there would replace its files. Fix: another hydra.run.dir, resume={run_dir} "
+                                "to continue it, or overwrite=true to replace it.")
+        for entry in run_dir.iterdir():
+            if entry.name != ".hydra" and entry.suffix != ".log":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
 def resume_config(run_dir, overrides: list[str]) -> DictConfig:
     """The recorded config of ``run_dir``, to continue it from ``last.ckpt``.
 
@@ -104,12 +143,17 @@ def resume_config(run_dir, overrides: list[str]) -> DictConfig:
     if not recorded.is_file() or not last.is_file():
         raise EdcInputError(f"resume={run_dir}: needs {recorded.name} and checkpoints/last.ckpt there. "
                             "Fix: pass the dir of a run started by python -m edc.train.")
-    cfg = OmegaConf.create(upgrade(OmegaConf.to_container(OmegaConf.load(recorded))))
+    recorded_config = upgrade(OmegaConf.to_container(OmegaConf.load(recorded)))
+    config_checks.check_buildable(recorded_config, str(recorded))
+    cfg = OmegaConf.create(recorded_config)
     for override in overrides:
         key, _, value = override.partition("=")
         if key == "resume":
             continue
         if key == "trainer.max_epochs" and value.isdigit() and int(value) >= cfg.trainer.max_epochs:
+            scheduler = cfg.model.get("scheduler") or {}
+            if scheduler.get("T_max") == cfg.trainer.max_epochs:  # a schedule over the run's epochs: the new plan's
+                scheduler.T_max = int(value)
             cfg.trainer.max_epochs = int(value)
             continue
         raise EdcInputError(f"resume={run_dir} continues the run with its recorded configuration; {override!r} "
@@ -133,33 +177,39 @@ def train(cfg: DictConfig, run_dir) -> dict:
     that run: its record keeps the original choices and start, and adds this part to the time trained.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
+    continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
+    claim_run_dir(run_dir, continuing, bool(cfg.get("overwrite")))
     config_checks.validate(cfg)
     check_ddp_in_sweep(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: EdcDataModule = instantiate(cfg.data)
     datamodule.setup("fit")
-    module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs)
-    module.fit_scalers(*datamodule.tensors("train")[:2])
+    module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs,
+                          datamodule.n_curves)
+    training_rooms = datamodule.split("train")
+    module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
+    module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows])
 
     asked = cfg.trainer.get("precision", "32-true")
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
     status = RunStatus(run_dir, **cfg.get("divergence", {}))
     trainer = build_trainer(cfg, run_dir, status, precision)
-    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
-    continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     write_json(run_dir / "splits.json", datamodule.split_ids())
     started, start = time.time(), now()
     before = (read_json(run_dir / "metadata.json") or {}) if continuing else {}
     first = {} if before else {"config_choices": dict(HydraConfig.get().runtime.choices)
                                if HydraConfig.initialized() else {}, "timestamp": start}
-    update_metadata(run_dir, status="running", model=cfg.model.name, **first,
+    update_metadata(run_dir, status="running", process=process_identity(), heartbeat=start, model=cfg.model.name, **first,
                     parameter_count=module.parameter_count(), git_commit=git_commit(),
                     versions=package_versions(), dataset_fingerprint=datamodule.dataset.fingerprint(),
                     test_fingerprint=test_set_fingerprint(datamodule), data=datamodule.summary(),
                     loss_config=_loss_config(cfg), precision_config={"asked": str(asked), "actual": precision},
                     training_config=_training_config(cfg, datamodule))
+    history = continuing and rank_zero_only.rank == 0
+    if history:
+        _set_metrics_aside(run_dir)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except (SystemExit, KeyboardInterrupt, Exception):
@@ -167,19 +217,32 @@ def train(cfg: DictConfig, run_dir) -> dict:
             raise
         _record_segment(run_dir, before, start, started)
         return {"status": "interrupted", "exit_code": status.exit_code}
+    finally:
+        if history:
+            _merge_metrics(run_dir)
     if trainer.interrupted and status.exit_code is None:  # a signal Lightning swallowed
         status.on_exception(trainer, module, KeyboardInterrupt())
         _record_segment(run_dir, before, start, started)
         return {"status": "interrupted", "exit_code": status.exit_code}
     if not trainer.is_global_zero:  # DDP: the first process tests and records the run
         return {"status": "completed", "exit_code": EXIT_OK}
-    segments = _record_segment(run_dir, before, start, started)
+    try:
+        return _test_and_record(cfg, trainer, module, datamodule, status, run_dir,
+                                _record_segment(run_dir, before, start, started))
+    except Exception as err:  # after the fit: the record must not stay 'running'
+        update_metadata(run_dir, status="failed", error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def _test_and_record(cfg, trainer, module, datamodule, status, run_dir: Path, segments: list[dict]) -> dict:
+    """Test the best checkpoint, write the run's results and its final record; the metrics (with status)."""
     best = _best_checkpoint(trainer)
     if best:
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     raw, edcs, rows = datamodule.tensors("test")
     module.to("cpu")
-    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir)
+    targets = OmegaConf.to_container(cfg.targets)
+    metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir, targets.get("band_floor"))
     final = "diverged" if status.exit_code is not None else "completed"
     gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
         if torch.cuda.is_available() else {}
@@ -187,11 +250,41 @@ def train(cfg: DictConfig, run_dir) -> dict:
                     training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
                                                      duration_minutes=round(sum(s["minutes"] for s in segments), 3),
                                                      best_checkpoint=best))
-    report.console.print(report.metrics_table(metrics, OmegaConf.to_container(cfg.targets)))
+    print_metrics(metrics, targets)
     if final == "diverged":
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)
     return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+
+
+METRICS_LOG, METRICS_ASIDE = Path("logs/metrics.csv"), Path("logs/metrics-before-resume.csv")
+
+
+def _set_metrics_aside(run_dir: Path) -> None:
+    """Before a continued run's fit: keep ``logs/metrics.csv`` (Lightning's CSV logger starts it again)
+    aside, with what an earlier continuation killed before :func:`_merge_metrics` left there."""
+    _write_metrics(run_dir / METRICS_ASIDE, [run_dir / METRICS_ASIDE, run_dir / METRICS_LOG])
+    (run_dir / METRICS_LOG).unlink(missing_ok=True)
+
+
+def _merge_metrics(run_dir: Path) -> None:
+    """After the fit (finished or stopped): ``logs/metrics.csv`` holds every epoch, the earlier parts'
+    first; the epochs a part trained again (it restarts at its checkpoint's) come from the later part."""
+    if (run_dir / METRICS_ASIDE).is_file():
+        _write_metrics(run_dir / METRICS_LOG, [run_dir / METRICS_ASIDE, run_dir / METRICS_LOG])
+        (run_dir / METRICS_ASIDE).unlink()
+
+
+def _write_metrics(out: Path, parts: list[Path]) -> None:
+    frames = [pd.read_csv(p) for p in parts if p.is_file() and p.stat().st_size]
+    if not frames:
+        return
+    merged = frames[0]
+    for later in frames[1:]:
+        if len(later):
+            merged = pd.concat([merged[merged.epoch < later.epoch.min()], later], ignore_index=True)
+    with atomic_path(out) as tmp:
+        merged.to_csv(tmp, index=False)
 
 
 def _record_segment(run_dir: Path, before: dict, start: str, started: float) -> list[dict]:
@@ -245,6 +338,7 @@ def main(cfg: DictConfig):
     if cfg.get("resume"):
         cfg = resume_config(cfg.resume, list(HydraConfig.get().overrides.task))
     print_choices(cfg, bool(cfg.get("print_config")))
+    quiet_lightning()
     result = train(cfg, run_dir)
     report.console.print(f"run dir: {run_dir}", soft_wrap=True)
     code = result.get("exit_code", EXIT_OK)

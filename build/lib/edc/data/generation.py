@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from edc.acoustics.decay_curves import FILTER_ORDER, OCTAVE_BANDS_HZ, n_samples
+from edc.acoustics.iso3382 import parameter_columns
 from edc.acoustics.simulate import SimulationSettings, simulate_room
 from edc.data.layouts import write_compact
 from edc.data.schema import FEATURES, room_of
@@ -148,10 +149,25 @@ class Generation:
                     out[name][arrays["rows"]] = arrays[name]
             for array in out.values():
                 array.flush()
+            params = self._parameters(out)
             del out, array
+        with atomic_path(self.out_dir / "params.csv") as tmp:
+            params.to_csv(tmp, index=False, na_rep="nan")
         write_compact(self.out_dir, self.rooms, self._meta(description))  # meta.json last
         log.info("wrote %d rooms to %s", len(self.rooms), self.out_dir)
         return self.out_dir
+
+    def _parameters(self, curves: dict, chunk: int = 1024) -> pd.DataFrame:
+        """The reference parameters of the stored curves (``params.csv``): the columns ``edc.predict``
+        writes (:func:`edc.acoustics.iso3382.parameter_columns`), from the curves at ``edc_fs``."""
+        parts = []
+        for start in range(0, len(self.rooms), chunk):
+            rows = slice(start, start + chunk)
+            stacked = [curves["edcs"][rows, None]] + ([curves["band_edcs"][rows]] if "band_edcs" in curves else [])
+            parts.append(pd.DataFrame(parameter_columns(np.concatenate(stacked, 1).astype(np.float64),
+                                                        self.settings.edc_fs)))
+        return pd.concat([pd.DataFrame({"ID": self.rooms["ID"].to_numpy()}), pd.concat(parts, ignore_index=True)],
+                         axis=1)
 
     def _meta(self, description: str) -> dict:
         import pyroomacoustics

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from edc.acoustics.decay_curves import OCTAVE_BANDS_HZ
 from edc.acoustics.decay_curves import n_samples as samples_of
 from edc.data.schema import FEATURES, GENERATE_HINT
 from edc.data.validation import read_features, validate_edcs
@@ -36,6 +37,7 @@ class RoomDataset:
             (possibly a read-only memory map).
         edc_fs: sampling rate of ``edcs`` in Hz.
         source: where the data came from (for messages and metadata).
+        band_edcs: ``(n_rooms, 7, n_samples)`` octave-band EDCs (125 Hz to 8 kHz), or None.
     """
 
     ids: np.ndarray
@@ -44,24 +46,39 @@ class RoomDataset:
     edc_fs: int
     source: str
     meta: dict = dataclasses.field(default_factory=dict)
+    band_edcs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def on_grid(self, target_fs: int, duration: float) -> np.ndarray:
-        """EDCs sampled at ``target_fs`` Hz for ``duration`` s: ``(n_rooms, duration * target_fs)``.
+    @property
+    def has_bands(self) -> bool:
+        return self.band_edcs is not None
 
-        Sampling (not averaging) keeps the curve exact at the grid times.
-        """
+    def grid(self, target_fs: int, duration: float) -> tuple[int, int]:
+        """``(step, n_samples)``: the stored samples that make a grid of ``target_fs`` Hz and ``duration`` s."""
         step = sampling_step(self.edc_fs, target_fs, self.source)
         n_samples = samples_of(duration, target_fs)
-        available = -(-self.edcs.shape[1] // step)
+        available = -(-self.edcs.shape[-1] // step)
         if n_samples > available:
             raise EdcInputError(
                 f"{self.source}: duration={duration} s needs {n_samples} samples at {target_fs} Hz, "
-                f"but the data holds {self.edcs.shape[1] / self.edc_fs:g} s. "
-                f"Fix: set data.duration to at most {self.edcs.shape[1] / self.edc_fs:g}.")
-        return np.array(self.edcs[:, : n_samples * step : step], dtype=np.float32)  # a writable copy
+                f"but the data holds {self.edcs.shape[-1] / self.edc_fs:g} s. "
+                f"Fix: set data.duration to at most {self.edcs.shape[-1] / self.edc_fs:g}.")
+        return step, n_samples
+
+    def curves(self, rows, target_fs: int, duration: float, bands: bool) -> np.ndarray:
+        """The curves of ``rows`` on the grid, ``(len(rows), C, n_samples)`` float32 (a copy of those rows
+        only): C = 1, the broadband curve, or C = 8, the broadband curve then the 7 bands. Sampling (not
+        averaging) keeps the curve exact at the grid times."""
+        step, n = self.grid(target_fs, duration)
+        rows = np.asarray(rows)
+        order = np.argsort(rows)  # memory maps read fastest in file order
+        picked = np.empty((len(rows), 1 + 7 * bands, n), np.float32)
+        picked[order, 0] = self.edcs[rows[order], : n * step : step]
+        if bands:
+            picked[order, 1:] = self.band_edcs[rows[order], :, : n * step : step]
+        return picked
 
     def fingerprint(self) -> str:
         """Hash of features and curves: runs on different data are never compared as alike."""
@@ -69,8 +86,9 @@ class RoomDataset:
             digest = hashlib.sha256()
             digest.update(self.features[FEATURES].to_numpy(np.float64).tobytes())
             digest.update(str(self.edc_fs).encode())
-            for start in range(0, len(self.edcs), 512):
-                digest.update(np.ascontiguousarray(self.edcs[start : start + 512], np.float32).tobytes())
+            for curves in (self.edcs, self.band_edcs) if self.has_bands else (self.edcs,):
+                for start in range(0, len(curves), 512):
+                    digest.update(np.ascontiguousarray(curves[start : start + 512], np.float32).tobytes())
             self.meta["fingerprint"] = digest.hexdigest()[:16]
         return self.meta["fingerprint"]
 
@@ -103,23 +121,44 @@ def load_compact(path) -> RoomDataset:
         raise EdcInputError(f"{meta_path}: needs a positive integer 'edc_fs' (the sampling rate of edcs.npy "
                             'in Hz). Fix: add e.g. "edc_fs": 1000.')
     features = read_features(path / "features.csv")
-    edcs_path = path / "edcs.npy"
+    ids = features["ID"].to_numpy()
+    edcs = _curves_file(path / "edcs.npy", ids, band_curves=False)
+    band_edcs = _curves_file(path / "band_edcs.npy", ids, band_curves=True) if (path / "band_edcs.npy").exists() \
+        else None
+    if band_edcs is not None:
+        if meta.get("bands_hz", list(OCTAVE_BANDS_HZ)) != list(OCTAVE_BANDS_HZ):
+            raise EdcInputError(f"{meta_path}: bands_hz={meta['bands_hz']}, but band_edcs.npy must hold the octave "
+                                f"bands {list(OCTAVE_BANDS_HZ)} Hz in this order. Fix: reorder the bands (and "
+                                "bands_hz), or remove band_edcs.npy to train broadband only.")
+        if band_edcs.shape[-1] != edcs.shape[-1]:
+            raise EdcInputError(f"{path / 'band_edcs.npy'}: {band_edcs.shape[-1]} samples per curve but edcs.npy has "
+                                f"{edcs.shape[-1]}. Fix: store both at edc_fs, equally long.")
+    return RoomDataset(ids, features, edcs, meta["edc_fs"], str(path), dict(meta), band_edcs)
+
+
+def _curves_file(path: Path, ids, band_curves: bool) -> np.ndarray:
+    """The validated curves of a compact dataset, memory-mapped: ``(n_rooms, n_samples)``, or
+    ``(n_rooms, 7, n_samples)`` for ``band_curves``."""
+    shape = "(n_rooms, 7, n_samples) array, the bands 125 Hz to 8 kHz in order" if band_curves \
+        else "(n_rooms, n_samples) array"
     try:
-        edcs = np.load(edcs_path, mmap_mode="r")
+        curves = np.load(path, mmap_mode="r")
     except FileNotFoundError:
-        raise EdcInputError(f"{edcs_path}: missing. Fix: save the curves as a (n_rooms, n_samples) array.") from None
+        raise EdcInputError(f"{path}: missing. Fix: save the curves as a {shape}.") from None
     except (ValueError, OSError) as err:
-        raise EdcInputError(f"{edcs_path}: unreadable as .npy ({err}). Fix: save it with numpy.save.") from None
-    if edcs.ndim == 2 and len(edcs) != len(features):
-        raise EdcInputError(f"{edcs_path}: {len(edcs)} curves but {len(features)} rooms in features.csv. "
+        raise EdcInputError(f"{path}: unreadable as .npy ({err}). Fix: save it with numpy.save.") from None
+    if curves.ndim != 2 + band_curves:
+        raise EdcInputError(f"{path}: shape {curves.shape}; expected a {shape}. Fix: save it in that shape.")
+    if len(curves) != len(ids):
+        raise EdcInputError(f"{path}: {len(curves)} curves but {len(ids)} rooms in features.csv. "
                             "Fix: one curve per features row, in the same order.")
-    validate_edcs(edcs, features["ID"].to_numpy(), str(edcs_path))
-    return RoomDataset(features["ID"].to_numpy(), features, edcs, meta["edc_fs"], str(path), dict(meta))
+    validate_edcs(curves, ids, str(path))
+    return curves
 
 
 def load_folder(features_csv, edc_dir, source_fs: int = 48000, duration: float = 2.0,
-                cache_dir=None) -> RoomDataset:
-    """Load the folder layout; the first load writes a memory-mapped cache.
+                cache_dir=None, band_edc_dir=None) -> RoomDataset:
+    """Load the folder layout; the first load validates every file and writes a memory-mapped cache.
 
     Args:
         features_csv: features CSV (``ID`` + 16 columns).
@@ -127,26 +166,38 @@ def load_folder(features_csv, edc_dir, source_fs: int = 48000, duration: float =
         source_fs: sampling rate of the files in Hz.
         duration: seconds kept per curve (cut or zero-padded).
         cache_dir: where the cache goes (default ``<edc_dir>/.edc_cache``).
+        band_edc_dir: optional folder of ``<ID>.npy`` octave-band EDCs, ``(7, n)`` each: the bands
+            125 Hz to 8 kHz in order, at ``source_fs`` Hz like the broadband files.
     """
     features = read_features(features_csv)
-    edc_dir = Path(edc_dir)
-    if not edc_dir.is_dir():
-        raise EdcInputError(f"{edc_dir}: EDC folder not found. Fix: pass data.edc_dir=DIR holding <ID>.npy files.")
     ids = features["ID"].to_numpy()
-    files = [edc_dir / f"{i}.npy" for i in ids]
+    n_samples = samples_of(duration, source_fs)
+    cache = Path(cache_dir) if cache_dir else Path(edc_dir) / ".edc_cache"
+    edcs = _folder_curves(features, features_csv, edc_dir, "data.edc_dir", cache, source_fs, n_samples, 1)
+    band_edcs = None if band_edc_dir is None else _folder_curves(
+        features, features_csv, band_edc_dir, "data.band_edc_dir", cache, source_fs, n_samples, len(OCTAVE_BANDS_HZ))
+    meta = {"edc_fs": source_fs, "layout": "folder", "cache": str(cache)}
+    return RoomDataset(ids, features, edcs, source_fs, str(edc_dir), meta, band_edcs)
+
+
+def _folder_curves(features: pd.DataFrame, features_csv, folder, key: str, cache: Path, source_fs: int,
+                   n_samples: int, n_curves: int) -> np.ndarray:
+    """The ``<ID>.npy`` files of ``folder`` as one memory-mapped ``(n_rooms, n_samples)`` array
+    (``n_curves`` 1) or ``(n_rooms, n_curves, n_samples)``, from the cache or written to it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EdcInputError(f"{folder}: EDC folder not found. Fix: pass {key}=DIR holding <ID>.npy files.")
+    ids = features["ID"].to_numpy()
+    files = [folder / f"{i}.npy" for i in ids]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise EdcInputError(f"{edc_dir}: {len(missing)} EDC file(s) missing for rooms of {features_csv}: "
+        raise EdcInputError(f"{folder}: {len(missing)} EDC file(s) missing for rooms of {features_csv}: "
                             f"{describe_rows(missing)}. Fix: add them or drop those rows from the CSV.")
-    n_samples = samples_of(duration, source_fs)
-    key = _folder_cache_key(features, files, source_fs, n_samples)
-    cache = Path(cache_dir) if cache_dir else edc_dir / ".edc_cache"
-    cached = cache / f"edcs-{key}.npy"
+    shape = (len(files), n_samples) if n_curves == 1 else (len(files), n_curves, n_samples)
+    cached = cache / f"{'edcs' if n_curves == 1 else 'band-edcs'}-{_folder_cache_key(features, files, source_fs, n_samples)}.npy"
     if not cached.is_file():
-        _write_folder_cache(files, ids, n_samples, cached)
-    edcs = np.load(cached, mmap_mode="r")
-    meta = {"edc_fs": source_fs, "layout": "folder", "cache": str(cached)}
-    return RoomDataset(ids, features, edcs, source_fs, str(edc_dir), meta)
+        _write_folder_cache(files, ids, shape, cached)
+    return np.load(cached, mmap_mode="r")
 
 
 def _folder_cache_key(features: pd.DataFrame, files, source_fs: int, n_samples: int) -> str:
@@ -158,15 +209,15 @@ def _folder_cache_key(features: pd.DataFrame, files, source_fs: int, n_samples: 
     return digest.hexdigest()[:16]
 
 
-def _write_folder_cache(files, ids, n_samples: int, cached: Path) -> None:
-    """Validate every file and write them as one ``(n_rooms, n_samples)`` float32 array."""
+def _write_folder_cache(files, ids, shape: tuple, cached: Path) -> None:
+    """Validate every file and write them as one float32 array of ``shape``."""
     with atomic_path(cached, suffix=".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(files), n_samples))
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         for row, f in enumerate(files):
-            curve = _read_edc_file(f)
-            n = min(len(curve), n_samples)
-            out[row, :n] = curve[:n]
-            out[row, n:] = 0.0
+            curve = _read_edc_file(f, shape[1:-1])
+            n = min(curve.shape[-1], shape[-1])
+            out[row, ..., :n] = curve[..., :n]
+            out[row, ..., n:] = 0.0
             if row % 256 == 255 or row == len(files) - 1:
                 lo = row - row % 256
                 validate_edcs(out[lo : row + 1], ids[lo : row + 1], str(f.parent))
@@ -174,14 +225,16 @@ def _write_folder_cache(files, ids, n_samples: int, cached: Path) -> None:
         del out
 
 
-def _read_edc_file(f: Path) -> np.ndarray:
+def _read_edc_file(f: Path, bands: tuple) -> np.ndarray:
+    """One room's curve ``(n,)`` (``bands`` empty) or its band curves ``(7, n)``."""
     try:
         curve = np.load(f, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise EdcInputError(f"{f}: unreadable as .npy ({err}). Fix: save the curve with numpy.save.") from None
-    curve = np.squeeze(curve)
-    if curve.ndim != 1 or len(curve) < 2:
-        raise EdcInputError(f"{f}: expected a 1-D EDC, got shape {np.shape(curve)}. Fix: save one curve per file.")
+    curve = np.squeeze(curve) if not bands else curve
+    if curve.shape[:-1] != bands or curve.ndim != 1 + len(bands) or curve.shape[-1] < 2:
+        expected = f"({bands[0]}, n): one row per octave band, 125 Hz to 8 kHz" if bands else "a 1-D EDC"
+        raise EdcInputError(f"{f}: expected {expected}, got shape {np.shape(curve)}. Fix: save one room per file.")
     if curve.dtype.kind != "f":
         raise EdcInputError(f"{f}: dtype {curve.dtype}; expected float32 or float64 linear energy. "
                             "Fix: save it as float.")
@@ -206,19 +259,24 @@ DEMO_DIR = Path(__file__).parent / "demo_data"
 
 
 def load_demo() -> RoomDataset:
-    """The built-in demo rooms (made by ``edc.generate``; shipped inside the package)."""
+    """The built-in demo rooms with their band curves (made by ``scripts/make_demo.py``: ``edc.generate``,
+    then stored as levels in 0.01 dB steps down to -80 dB; shipped inside the package)."""
     meta = json.loads((DEMO_DIR / "meta.json").read_text())
-    n_rooms, n_samples = meta["shape"]
-    planes = np.frombuffer(zlib.decompress((DEMO_DIR / "edcs.zlib").read_bytes()), np.uint8)
-    edcs = np.ascontiguousarray(planes.reshape(4, -1).T).view(np.float32).reshape(n_rooms, n_samples)
+    shape = tuple(meta["shape"])  # (n_rooms, 8, n_samples)
+    planes = np.frombuffer(zlib.decompress((DEMO_DIR / "curves.zlib").read_bytes()), np.uint8)
+    decrements = np.ascontiguousarray(planes.reshape(2, -1).T).view("<u2").reshape(shape)
+    level = -np.cumsum(decrements, axis=-1, dtype=np.float64) * meta["level_step_db"]
+    curves = (10.0 ** (level / 10.0)).astype(np.float32)
     features = read_features(DEMO_DIR / "features.csv")
-    return RoomDataset(features["ID"].to_numpy(), features, edcs, meta["edc_fs"], "built-in demo data", meta)
+    return RoomDataset(features["ID"].to_numpy(), features, curves[:, 0], meta["edc_fs"], "built-in demo data", meta,
+                       curves[:, 1:])
 
 
 def load_dataset(layout: str, path=None, features_csv=None, edc_dir=None, source_fs: int = 48000,
-                 duration: float = 2.0, cache_dir=None) -> RoomDataset:
+                 duration: float = 2.0, cache_dir=None, band_edc_dir=None) -> RoomDataset:
     """The rooms of ``layout``: ``demo`` (built in), ``compact`` (``path``) or ``folder`` (``features_csv``,
-    ``edc_dir`` at ``source_fs`` Hz, cut or padded to ``duration`` s; cache in ``cache_dir``)."""
+    ``edc_dir`` and optionally ``band_edc_dir`` at ``source_fs`` Hz, cut or padded to ``duration`` s;
+    cache in ``cache_dir``)."""
     if layout == "demo":
         return load_demo()
     if layout == "compact":
@@ -230,5 +288,5 @@ def load_dataset(layout: str, path=None, features_csv=None, edc_dir=None, source
             if not value:
                 raise EdcInputError(f"data.{key} is not set. Fix: data=folder data.features_csv=FILE "
                                     "data.edc_dir=DIR data.source_fs=48000.")
-        return load_folder(features_csv, edc_dir, source_fs, duration, cache_dir)
+        return load_folder(features_csv, edc_dir, source_fs, duration, cache_dir, band_edc_dir)
     raise EdcInputError(f"data.layout={layout!r}: use demo, compact or folder.")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from edc.acoustics.decay_curves import OCTAVE_BANDS_HZ
 from edc.data.schema import (
     ABSORPTION,
     DIMENSIONS,
@@ -35,11 +36,22 @@ def read_features(path) -> pd.DataFrame:
                             "and one row per room.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         raise EdcInputError(f"{path}: cannot be parsed as CSV ({err}). Fix: save it as comma-separated text.") from None
-    return validate_features(frame, str(path))
+    return validate_features(frame, str(path), _row_lines(path, len(frame)))
 
 
-def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Check columns, numbers, geometry and absorption; return a clean copy."""
+def _row_lines(path: Path, n_rows: int) -> np.ndarray | None:
+    """The file's line number (header = 1) of each data row: the CSV reader skips blank lines, so
+    row i is not always line i + 2. None where the text does not split into that many rows."""
+    try:
+        filled = [i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return np.asarray(filled[1:]) if len(filled) == n_rows + 1 else None
+
+
+def validate_features(frame: pd.DataFrame, source: str, lines=None) -> pd.DataFrame:
+    """Check columns, numbers, geometry and absorption; return a clean copy. ``lines``: the file's line
+    number of each row, for messages (default: row i on line i + 2, below the header)."""
     expected = ["ID"] + FEATURES
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected + OPTIONAL_COLUMNS]
@@ -51,7 +63,7 @@ def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         raise EdcInputError(f"{source}: the header is there but no rooms follow. Fix: add one row per room.")
     frame = frame.copy()
     frame["ID"] = frame["ID"].astype(str)
-    line = pd.Series(np.arange(len(frame)) + 2, index=frame.index)  # CSV line numbers (header = 1)
+    line = pd.Series(np.arange(len(frame)) + 2 if lines is None else lines, index=frame.index)  # header = 1
 
     def fail(mask, what, fix):
         bad = frame.index[np.asarray(mask)]
@@ -93,13 +105,14 @@ def validate_features(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def validate_edcs(edcs: np.ndarray, ids, source: str, tolerance: float = 1e-6) -> None:
-    """Check ``(n_rooms, n_samples)`` linear-energy EDCs: finite, >= 0, start at 1, non-increasing.
-
-    Works in chunks, so memory maps of any size are fine.
-    """
-    if edcs.ndim != 2:
-        raise EdcInputError(f"{source}: EDCs must be a 2-D array (n_rooms, n_samples), got shape {edcs.shape}. "
-                            "Fix: stack one curve per row.")
+    """Check linear-energy EDCs: broadband ``(n_rooms, n_samples)`` or per band
+    ``(n_rooms, 7, n_samples)`` (125 Hz to 8 kHz): finite, >= 0, start at 1, non-increasing. A problem
+    names the rooms and, for band curves, the band. Works in chunks, so memory maps of any size are fine."""
+    bands = edcs.ndim == 3
+    if edcs.ndim not in (2, 3) or (bands and edcs.shape[1] != len(OCTAVE_BANDS_HZ)):
+        raise EdcInputError(f"{source}: EDCs must be (n_rooms, n_samples), or (n_rooms, 7, n_samples) for the "
+                            f"octave bands {', '.join(map(str, OCTAVE_BANDS_HZ))} Hz; got shape {edcs.shape}. "
+                            "Fix: stack one curve per row (per band: the 7 bands in that order).")
     if edcs.dtype.kind != "f":
         raise EdcInputError(f"{source}: EDCs have dtype {edcs.dtype}; expected float32 or float64 linear energy. "
                             "Fix: save them with `np.save(path, edcs.astype(np.float32))`.")
@@ -107,17 +120,19 @@ def validate_edcs(edcs: np.ndarray, ids, source: str, tolerance: float = 1e-6) -
                 "curve not starting at 1 (normalise so E(0) = 1)": [], "increasing curve (an EDC never rises)": []}
     for start in range(0, len(edcs), 256):
         chunk = np.asarray(edcs[start : start + 256], dtype=np.float64)
-        idx = np.arange(start, start + len(chunk))
-        finite = np.isfinite(chunk).all(1)
-        problems["NaN or infinite values"] += list(idx[~finite])
-        chunk = np.where(np.isfinite(chunk), chunk, 0.0)
-        problems["negative values (dB instead of linear energy?)"] += list(idx[finite & (chunk < 0).any(1)])
-        problems["curve not starting at 1 (normalise so E(0) = 1)"] += list(idx[finite & (np.abs(chunk[:, 0] - 1) > 1e-4)])
-        rising = (np.diff(chunk, axis=1) > tolerance).any(1)
-        problems["increasing curve (an EDC never rises)"] += list(idx[finite & rising])
-    for what, rows in problems.items():
-        if rows:
-            labels = [str(ids[i]) for i in rows]
-            raise EdcInputError(f"{source}: {what} in {len(rows)} curve(s): {describe_rows(labels)}. "
+        chunk = chunk if bands else chunk[:, None, :]  # (rooms, curves, samples)
+        finite = np.isfinite(chunk).all(-1)
+        clean = np.where(np.isfinite(chunk), chunk, 0.0)
+        found = {"NaN or infinite values": ~finite,
+                 "negative values (dB instead of linear energy?)": finite & (clean < 0).any(-1),
+                 "curve not starting at 1 (normalise so E(0) = 1)": finite & (np.abs(clean[..., 0] - 1) > 1e-4),
+                 "increasing curve (an EDC never rises)": finite & (np.diff(clean, axis=-1) > tolerance).any(-1)}
+        for what, mask in found.items():
+            problems[what] += [(start + room, band) for room, band in zip(*np.nonzero(mask))]
+    for what, where in problems.items():
+        if where:
+            labels = [f"{ids[room]} ({OCTAVE_BANDS_HZ[band]} Hz band)" if bands else str(ids[room])
+                      for room, band in where]
+            raise EdcInputError(f"{source}: {what} in {len(where)} curve(s): {describe_rows(labels)}. "
                                 "Fix: store the onset-aligned Schroeder EDC in linear energy, E(0) = 1, "
-                                "non-increasing (see README, data layouts).")
+                                "non-increasing (docs/data.md).")

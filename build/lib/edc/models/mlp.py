@@ -18,9 +18,10 @@ def mlp(n_in: int, hidden, n_out: int, dropout: float = 0.0) -> nn.Sequential:
 class MLP(EdcNet):
     """A plain multilayer perceptron from the features to the curve."""
 
-    def __init__(self, n_features: int, n_out: int, hidden=(512, 512, 512), dropout: float = 0.0):
+    def __init__(self, n_features: int, n_out: int, hidden=(512, 512, 512), dropout: float = 0.0, n_curves: int = 1):
         super().__init__()
-        self.net = mlp(n_features, hidden, n_out, dropout)
+        self.n_curves, self.n_out = n_curves, n_out
+        self.net = mlp(n_features, hidden, n_curves * n_out, dropout)
 
     def forward(self, x, raw=None):
-        return self.net(x)
+        return self.net(x).view(len(x), self.n_curves, self.n_out)

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edc.acoustics import room
-from edc.acoustics.simulate import ISM_ORDER, SPEED_OF_SOUND
+from edc.acoustics.simulate import ISM_ORDER, SIM_FS, SPEED_OF_SOUND
 from edc.models.mlp import mlp
 from edc.models.scaling import Scaler
 from edc.models.surrogate import EdcNet
@@ -33,22 +33,31 @@ class PhysicsEDC(EdcNet):
     room of one of them it adds what it learned of that geometry (on the knots and the band
     corrections); other rooms get nothing from it. Output: ``(batch, n_out)`` level in dB,
     non-increasing, from 0 dB (its config sets ``model.target: db``).
+
+    With ``n_curves=8`` it also predicts the 7 octave-band curves (docs/data.md): per octave, the image
+    sources as the octave filter passes them (their band energies through the simulator's
+    overlapping bands, :data:`edc.acoustics.room.OCTAVE_LEAKAGE`, added with the octave's coherence,
+    :func:`edc.acoustics.room.coherent_octave_image_energy`), the late parts of the simulator bands it
+    passes, and the filter's spread in time (:func:`edc.acoustics.room.octave_energy_kernels`); the
+    residual and the memory then hold one correction per curve. Output ``(batch, n_curves, n_out)``.
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
     SMOOTH_RAMP_S = 0.016  # a ramp this wide (s) is resolved by the late part's ~8 ms interpolation grid
+    FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
+    FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
 
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
                  hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
                  floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
-                 memory_size: int = 512):
+                 memory_size: int = 512, n_curves: int = 1):
         super().__init__()
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
-        self.n_out, self.fs, self.floor_db = n_out, float(fs), floor_db
+        self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
         n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
         self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
-        self.residual_net = mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_knots, dropout)
+        self.residual_net = mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_curves * n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
@@ -56,10 +65,13 @@ class PhysicsEDC(EdcNet):
         # the training rooms' geometries (L W H, source, receiver; NaN: free slot) and a learned
         # residual per geometry: what its rooms share beyond the physics (see forward)
         self.register_buffer("memory_rooms", torch.full((memory_size, 9), float("nan")))
-        self.memory = nn.Parameter(torch.zeros(memory_size, n_knots))  # on the residual's knots
+        self.memory = nn.Parameter(torch.zeros(memory_size, n_curves * n_knots))  # on the residual's knots
         self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, 4))  # on the band corrections
         self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
         self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
+        if n_curves > 1:  # filled by fit_features (pyfar), kept in the checkpoint: inference needs no pyfar
+            self.register_buffer("octave_kernels", torch.zeros(n_curves - 1, int(self.FILTER_SPREAD_S * self.fs) + 1))
+            self.register_buffer("octave_coherence", torch.zeros(n_curves - 1, int(self.FILTER_COHERENCE_S * SIM_FS) + 1))
 
     def band_inputs(self, raw):
         """Unscaled inputs ``(b, 8, 19)`` of the band MLP and the physics the forward pass needs."""
@@ -81,16 +93,21 @@ class PhysicsEDC(EdcNet):
         return inputs, decay, volume, distance, arrival_4
 
     def fit_features(self, raw: torch.Tensor) -> None:
-        """Fit the input scaler on the training rooms' raw features ``(n, 16)``."""
+        """Fit the input scaler on the training rooms' raw features ``(n, 16)`` (4096 rooms at a time),
+        remember their geometries, and compute the octave filters' spread in time."""
         with torch.no_grad():
-            self.feature_scaler.fit(self.band_inputs(raw.double())[0].flatten(0, 1))
+            inputs = torch.cat([self.band_inputs(chunk.double())[0] for chunk in raw.split(4096)])
+            self.feature_scaler.fit(inputs.flatten(0, 1))
+            if self.n_curves > 1:
+                self.octave_kernels.copy_(room.octave_energy_kernels(self.fs, self.octave_kernels.shape[-1]))
+                self.octave_coherence.copy_(room.octave_filter_coherence(self.FILTER_COHERENCE_S))
             rooms = torch.unique(raw[:, :9].float(), dim=0)[:len(self.memory_rooms)]
             self.memory_rooms.fill_(float("nan"))
             self.memory_rooms[:len(rooms)] = rooms
 
     def remembered(self, raw):
         """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0:
-        ``(b, n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        ``(b, n_curves * n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
         if not len(self.memory_rooms):  # memory_size 0: the model without a memory
             return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
         rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
@@ -116,17 +133,36 @@ class PhysicsEDC(EdcNet):
                       - rates * (distance / SPEED_OF_SOUND)[:, None, None])
         sample, images = room.coherent_image_energy(raw.float(), self.fs)
         hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
-        energy = room.backward_integral(hist)[:, :self.n_out] + self.late_energy(log_energy, rates, onset, width)
-        prior = 10.0 * torch.log10((energy / energy[:, :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        late = self.late_energy(log_energy, rates, onset, width, per_band=self.n_curves > 1)
+        broadband = room.backward_integral(hist)[:, :self.n_out] + (late.sum(1) if self.n_curves > 1 else late)
+        energy = broadband[:, None] if self.n_curves == 1 else \
+            torch.cat([broadband[:, None], self.octave_energy(raw.float(), weights, late)], 1)  # (b, C, n)
+        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
         bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.N_BAND].flatten(1)
-        correction = (self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual) @ self.knots.T
+        knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
+        correction = knots.view(len(raw), self.n_curves, -1) @ self.knots.T  # (b, C, n - 1)
         level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
-        return torch.cat([torch.zeros_like(level_db[:, :1]), level_db], -1).clamp(min=self.floor_db)
+        return torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
 
-    def late_energy(self, log_energy, rates, onset, width):
-        """Late energy left after each sample, ``(b, n_out)``: the sum over bands and directions of
+    def octave_energy(self, raw, weights, late):
+        """Energy left after each sample in each octave, ``(b, 7, n_out)``: the images as the octave passes
+        them and the late parts (``late``, ``(b, 8, n_out)`` per simulator band) through the octave, then
+        spread in time as its filter spreads it."""
+        sample, images = room.coherent_octave_image_energy(raw, self.fs, weights, self.octave_coherence)  # (b, k), (b, 7, k)
+        n_bands = images.shape[1]
+        index = sample.clamp(max=self.n_out)[:, None, :].expand(-1, n_bands, -1)
+        hist = images.new_zeros(len(images), n_bands, self.n_out + 1).scatter_add(-1, index, images)
+        leakage = torch.as_tensor(room.OCTAVE_LEAKAGE, dtype=late.dtype, device=late.device)
+        energy = room.backward_integral(hist)[..., :self.n_out] + torch.einsum("cs,bsn->bcn", leakage, late)
+        kernels = self.octave_kernels.to(energy.dtype)
+        padded = torch.cat([energy[..., :1].expand(-1, -1, kernels.shape[-1] - 1), energy], -1)  # all of it before t = 0
+        return F.conv1d(padded, kernels.flip(-1)[:, None, :], groups=n_bands)
+
+    def late_energy(self, log_energy, rates, onset, width, per_band: bool = False):
+        """Late energy left after each sample, ``(b, n_out)`` (``(b, 8, n_out)`` ``per_band``): the sum over
+        (bands and) directions of
         ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``, i.e. held
         until the onset and decaying after it. Only a sharp ramp (width < ``SMOOTH_RAMP_S``) needs
         every sample, until 20 widths past its onset (there ``s = t``); after the last such point the
@@ -142,7 +178,9 @@ class PhysicsEDC(EdcNet):
             held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None]) \
                 if ramps else t
             log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
-            return log_terms.clamp(min=-80.0).exp_().sum((1, 2))  # e^-80: 350 dB down, yet no subnormal float32
+            return log_terms.clamp(min=-80.0).exp_().sum(summed)  # e^-80: 350 dB down, yet no subnormal float32
+
+        summed = 2 if per_band else (1, 2)
 
         fine = energy(self.t[:n_fine], True)
         if n_fine == self.n_out:
@@ -150,8 +188,9 @@ class PhysicsEDC(EdcNet):
         t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
                                   device=fine.device, dtype=fine.dtype)
         coarse = energy(t_coarse, not bool(sharp.all())).log()  # > 0: every term is at least e^-80
-        tail = F.interpolate(coarse[:, None], size=self.n_out - n_fine, mode="linear", align_corners=True)[:, 0]
-        return torch.cat([fine, tail.exp()], -1)
+        channels = coarse if per_band else coarse[:, None]
+        tail = F.interpolate(channels, size=self.n_out - n_fine, mode="linear", align_corners=True)
+        return torch.cat([fine, (tail if per_band else tail[:, 0]).exp()], -1)
 
 
 def _knot_matrix(n_out: int, fs: float, n_knots: int, early_ms: float, early_step_ms: float) -> torch.Tensor:

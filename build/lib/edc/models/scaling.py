@@ -21,6 +21,9 @@ SCALERS = ("standard", "minmax", "robust", "none")
 REPRESENTATIONS = ("linear", "db")
 
 
+ROBUST_ROWS = 8192  # the robust scaler's quantiles come from at most this many rows (the first chunks)
+
+
 class Scaler(nn.Module):
     """Per-column affine scaler ``(x - shift) / scale``; columns of constant value get scale 1."""
 
@@ -34,16 +37,33 @@ class Scaler(nn.Module):
 
     def fit(self, data: torch.Tensor) -> "Scaler":
         """Fit on ``(n_rows, n_columns)`` training data."""
-        data = data.double()
+        return self.fit_chunks([data])
+
+    def fit_chunks(self, chunks) -> "Scaler":
+        """Fit on training data given as ``(rows, n_columns)`` chunks, in the memory of one chunk
+        (standard: running sums in float64; minmax: running extremes; robust: the first ROBUST_ROWS rows)."""
+        count, total, squares, low, high, kept = 0, 0.0, 0.0, None, None, []
+        for chunk in chunks:
+            chunk = chunk.double()
+            count += len(chunk)
+            if self.kind == "standard":
+                total, squares = total + chunk.sum(0), squares + chunk.square().sum(0)
+            elif self.kind == "minmax":
+                low = chunk.amin(0) if low is None else torch.minimum(low, chunk.amin(0))
+                high = chunk.amax(0) if high is None else torch.maximum(high, chunk.amax(0))
+            elif self.kind == "robust" and sum(map(len, kept)) < ROBUST_ROWS:
+                kept.append(chunk)
         if self.kind == "standard":
-            shift, scale = data.mean(0), data.std(0, unbiased=False)
+            shift = total / count
+            scale = (squares / count - shift.square()).clamp(min=0.0).sqrt()
         elif self.kind == "minmax":
-            shift, scale = data.amin(0), data.amax(0) - data.amin(0)
+            shift, scale = low, high - low
         elif self.kind == "robust":
-            q = torch.quantile(data, torch.tensor([0.25, 0.5, 0.75], dtype=data.dtype), dim=0)
+            q = torch.quantile(torch.cat(kept)[:ROBUST_ROWS], torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64),
+                               dim=0)
             shift, scale = q[1], q[2] - q[0]
         else:
-            shift, scale = torch.zeros_like(data[0]), torch.ones_like(data[0])
+            return self
         scale = torch.where(scale > 1e-12 * scale.abs().max().clamp(min=1e-30), scale, torch.ones_like(scale))
         self.shift.copy_(shift.float())
         self.scale.copy_(scale.float())
@@ -57,29 +77,33 @@ class Scaler(nn.Module):
 
 
 class TargetTransform(nn.Module):
-    """Linear EDC ``(batch, n)`` <-> model target space ``(batch, n)``."""
+    """Linear curves ``(batch, C, n)`` <-> the network's target space ``(batch, C, n)``; the scaler has one
+    column per curve and sample (``C * n``)."""
 
-    def __init__(self, representation: str, scaler: str, n_samples: int, floor_db: float = -100.0):
+    def __init__(self, representation: str, scaler: str, n_columns: int, floor_db: float = -100.0):
         super().__init__()
         if representation not in REPRESENTATIONS:
             raise ValueError(f"target representation must be one of {REPRESENTATIONS}, got {representation!r}")
         self.representation, self.floor_db = representation, floor_db
-        self.scaler = Scaler(scaler, n_samples)
+        self.scaler = Scaler(scaler, n_columns)
 
     def to_representation(self, edc):
         if self.representation == "linear":
             return edc
         return 10.0 * torch.log10(edc.clamp(min=10.0 ** (self.floor_db / 10.0)))
 
-    def fit(self, edc: torch.Tensor) -> "TargetTransform":
-        self.scaler.fit(self.to_representation(edc))
+    def fit(self, chunks) -> "TargetTransform":
+        """Fit on the training curves, given as ``(rows, C, n)`` chunks."""
+        self.scaler.fit_chunks(self.to_representation(chunk).flatten(1) for chunk in chunks)
         return self
 
     def encode(self, edc):
-        """Linear EDC -> scaled target."""
-        return self.scaler(self.to_representation(edc))
+        """Linear curves ``(b, C, n)`` -> scaled target ``(b, C, n)``."""
+        return self.scaler(self.to_representation(edc).flatten(1)).view(edc.shape)
 
-    def decode(self, y):
-        """Scaled target -> linear EDC (differentiable)."""
-        value = self.scaler.inverse(y)
+    def decode(self, y, curves=slice(None)):
+        """Scaled target ``(b, C, n)`` -> linear curves (differentiable); ``y`` may hold only the channels
+        ``curves`` (a slice) of the C the transform was fitted on."""
+        scale, shift = (v.view(-1, y.shape[-1])[curves] for v in (self.scaler.scale, self.scaler.shift))
+        value = y * scale + shift
         return value if self.representation == "linear" else torch.exp(value * (math.log(10.0) / 10.0))  # 10^(dB/10)

@@ -1,5 +1,6 @@
 """The trained predictor: feature scaler, network and target transform, raw room features in,
-linear-energy EDCs out. Inference needs only this (no Lightning); the Lightning module of
+linear-energy curves out: ``(b, C, n_samples)``, C = 8 (the broadband curve, then the octave bands
+125 Hz to 8 kHz) or C = 1 (broadband). Inference needs only this (no Lightning); the Lightning module of
 training (:class:`edc.training.module.EdcModule`) is a Surrogate with a loss and an optimizer,
 so both share one state-dict layout."""
 from __future__ import annotations
@@ -12,16 +13,17 @@ from edc.models.scaling import Scaler, TargetTransform
 
 
 class EdcNet(nn.Module):
-    """Base of every network: ``forward(x, raw) -> (batch, n_out)`` in the target space, where ``x``
-    is the scaled feature vector ``(batch, n_features)`` and ``raw`` the same rooms in physical units
-    ``(batch, 16)`` (m, absorption); ``n_out`` is the number of grid samples."""
+    """Base of every network: ``forward(x, raw) -> (batch, n_curves, n_out)`` in the target space, where
+    ``x`` is the scaled feature vector ``(batch, n_features)`` and ``raw`` the same rooms in physical
+    units ``(batch, 16)`` (m, absorption); ``n_out`` is the number of grid samples, ``n_curves`` 1
+    (broadband) or 8 (broadband, then the 7 octave bands)."""
 
     def fit_features(self, raw: torch.Tensor) -> None:
         """Fit what the network scales by itself on the training rooms ``(n, 16)`` (default: nothing)."""
 
 
 class Surrogate(nn.Module):
-    """Raw features ``(b, 16)`` -> EDCs ``(b, n_samples)`` on a grid of ``fs`` Hz.
+    """Raw features ``(b, 16)`` -> curves ``(b, C, n_samples)`` on a grid of ``fs`` Hz.
 
     The one owner of scaling: :meth:`fit_scalers` fits the feature scaler, the network's own
     input scaling and the target transform on the training rooms.
@@ -33,30 +35,35 @@ class Surrogate(nn.Module):
         self.model, self.feature_scaler, self.target_transform = model, feature_scaler, target_transform
         self.fs = float(fs)
 
+    @property
+    def n_curves(self) -> int:
+        return self.model.n_curves
+
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        """Raw features ``(b, 16)`` -> model output in target space ``(b, n_samples)``."""
+        """Raw features ``(b, 16)`` -> model output in target space ``(b, C, n_samples)``."""
         return self.model(self.feature_scaler(raw), raw)
 
     @torch.no_grad()
     def predict_edc(self, raw: torch.Tensor) -> torch.Tensor:
-        """Raw features ``(b, 16)`` -> linear-energy EDCs ``(b, n_samples)``."""
+        """Raw features ``(b, 16)`` -> linear-energy curves ``(b, C, n_samples)``."""
         return self.target_transform.decode(self(raw)).float()
 
     @torch.no_grad()
-    def fit_scalers(self, raw: torch.Tensor, edc: torch.Tensor) -> None:
-        """Fit every scaler on the training split: raw features ``(n, 16)``, linear EDCs ``(n, n_samples)``."""
+    def fit_scalers(self, raw: torch.Tensor, curves) -> None:
+        """Fit every scaler on the training split: raw features ``(n, 16)`` and the linear curves, as
+        ``(rows, C, n_samples)`` chunks (or one tensor)."""
         self.feature_scaler.fit(raw)
         self.model.fit_features(raw)
-        self.target_transform.fit(edc)
+        self.target_transform.fit([curves] if isinstance(curves, torch.Tensor) else curves)
 
     def parameter_count(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))
 
 
 def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Linear EDCs ``(n, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
+    """Linear curves ``(n, C, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
     surrogate.eval()
     device = next(surrogate.parameters()).device
     with torch.inference_mode():
         out = [surrogate.predict_edc(raw[i : i + batch_size].to(device)).cpu() for i in range(0, len(raw), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, surrogate.n_curves, 0), np.float32)

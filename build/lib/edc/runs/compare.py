@@ -1,9 +1,10 @@
 """Compare runs: ``python -m edc.compare [DIRS...] --sort-by t20_mae --top 10 [--group-by model loss] [--out F]``.
 
-Finds run dirs under ``outputs/`` and ``multirun/`` (or DIRS), audits each (completed, diverged,
-interrupted, failed, running, incomplete, corrupted), recomputes missing metrics from the saved
-predictions, and ranks only runs tested on the same rooms together (one block per test set: the
-dataset's fingerprint and the test split's rooms).
+Finds the training run dirs under ``outputs/`` and ``multirun/`` (or DIRS; not the dirs of evaluate
+or generate), audits each (completed, diverged, interrupted, failed, running, dead, stale,
+incomplete, corrupted), recomputes missing metrics from the saved predictions, and ranks only runs
+tested on the same rooms together (one block per test set: the dataset's fingerprint and the test
+split's rooms; debug runs in blocks of their own).
 ``--group-by`` aggregates runs that share those columns (e.g. seeds) as mean and std.
 """
 from __future__ import annotations
@@ -20,11 +21,12 @@ from edc.io import atomic_path
 from edc.runs.records import METRICS, find_runs, read_run
 
 CONFIG_COLUMNS = ["status", "model", "loss", "weights", "precision", "clip", "batch", "epochs", "minutes", "split_by",
-                  "test_set"]
+                  "test_set", "debug"]
 
 
 def collect(dirs) -> pd.DataFrame:
-    records = [read_run(d) for d in find_runs(dirs)]
+    """The training runs below ``dirs`` (an evaluation's or a generation's dir is no run), one row each."""
+    records = [r for r in map(read_run, find_runs(dirs)) if r.get("command", "train") == "train"]
     table = pd.DataFrame(records)
     for column in ["run"] + CONFIG_COLUMNS + METRICS:
         if column not in table:
@@ -33,17 +35,19 @@ def collect(dirs) -> pd.DataFrame:
 
 
 def rank(table: pd.DataFrame, sort_by: str, top: int | None) -> pd.DataFrame:
-    """Best first within each test set, completed runs before the others; R2 high-first, errors low-first."""
+    """Best first within each test set (debug runs apart), completed runs before the others; R2 high-first,
+    errors low-first."""
     ascending = not sort_by.endswith("r2")
     table = table.assign(_unfinished=table.status != "completed")
+    blocks = [table["test_set"].fillna("unknown"), table["debug"].fillna("")]
     parts = [g.sort_values(["_unfinished", sort_by], ascending=[True, ascending], na_position="last").head(top)
-             for _, g in table.groupby(table["test_set"].fillna("unknown"), sort=False)]
+             for _, g in table.groupby(blocks, sort=False)]
     return pd.concat(parts) if parts else table
 
 
 def aggregate(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Mean and std of the metrics over runs sharing ``columns`` (plus the test set)."""
-    keys = list(dict.fromkeys(columns + ["test_set"]))
+    keys = list(dict.fromkeys(columns + ["test_set", "debug"]))
     done = table[table.status == "completed"].copy()
     for key in keys:
         done[key] = done[key].astype(str)

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from edc.errors import EXIT_BAD_INPUT
 from edc.io import read_json
-from edc.runs.records import TERMINAL
+from edc.runs.records import TERMINAL, run_status
 
 
 def newest_sweep(root: Path = Path("multirun")) -> Path | None:
@@ -50,7 +50,7 @@ def job_state(job: Path) -> dict:
     ended = meta.get("finished")
     now = datetime.datetime.fromisoformat(ended) if ended else datetime.datetime.now()
     elapsed = (now - started).total_seconds() if started else None
-    state = meta.get("status", "running")
+    state = run_status(meta)
     eta = None
     if state == "running" and elapsed and epoch and max_epochs:
         eta = elapsed / epoch * (max_epochs - epoch)

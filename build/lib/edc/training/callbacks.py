@@ -1,4 +1,5 @@
-"""The run's own callback: its status in ``metadata.json``, the divergence guard, signals."""
+"""The run's own callback (its status in ``metadata.json``, the divergence guard, signals) and the
+checkpoint writer."""
 from __future__ import annotations
 
 import math
@@ -6,9 +7,11 @@ import signal
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 from edc.errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM
-from edc.io import update_metadata
+from edc.io import atomic_path, now, update_metadata
 
 DIVERGENCE_CURES = ("a lower learning rate (model.optimizer.lr), gradient clipping (trainer.gradient_clip_val, "
                     "1.0 by default), 32-bit precision (precision=32-true), a smaller loss.aux_weight")
@@ -62,6 +65,10 @@ class RunStatus(pl.Callback):
         if self.enabled and loss is not None and not bool(loss.isfinite()) and self.exit_code is None:
             self._diverge(trainer, f"non-finite training loss ({float(loss)}) at step {trainer.global_step}")
 
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            update_metadata(self.run_dir, heartbeat=now())  # a running run that stops beating is stale
+
     def on_validation_epoch_end(self, trainer, pl_module):
         if not self.enabled or self.exit_code is not None:
             return
@@ -93,3 +100,14 @@ class RunStatus(pl.Callback):
         else:
             self.exit_code = EXIT_FAILED
             update_metadata(self.run_dir, status="failed", error=f"{type(exception).__name__}: {exception}")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file and renamed: a full disk or a kill while writing leaves
+    the previous ``best.ckpt`` / ``last.ckpt`` whole (Lightning's writer truncates the file first)."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_path(path, suffix=".ckpt") as tmp:
+            torch.save(checkpoint, tmp)

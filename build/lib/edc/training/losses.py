@@ -1,8 +1,10 @@
 """Training losses. Each is ``loss(pred, target, ctx) -> (value, terms)``.
 
-``pred`` and ``target`` are ``(batch, n)`` in the model's target space; ``ctx``
-(:class:`LossContext`) carries the unscaled target EDC (linear energy), a
-differentiable ``decode`` from target space to linear EDC, and the grid rate. ``terms``
+``pred`` and ``target`` are ``(batch, C, n)`` in the model's target space (C curves per room: the
+broadband curve, then the 7 octave bands where the data has them); ``ctx`` (:class:`LossContext`)
+carries the unscaled target curves (linear energy), a differentiable ``decode`` from target space
+to linear curves, and the grid rate. Every curve counts alike, and the region weights of
+:class:`WeightedEDCLoss` are found on each curve itself (in every band). ``terms``
 are the parts of a loss of several terms, logged per epoch as ``<stage>/<term>``.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ EDT_REGION_DB = (0.0, -10.0)  # the first 10 dB of decay, which EDT describes (i
 
 @dataclasses.dataclass
 class LossContext:
-    target_edc: torch.Tensor  # (batch, n) linear energy, unscaled
+    target_edc: torch.Tensor  # (batch, C, n) linear energy, unscaled
     decode: Callable[[torch.Tensor], torch.Tensor]  # target space -> linear EDC
     fs: float  # Hz of the training grid
 
@@ -69,7 +71,7 @@ class WeightedEDCLoss(nn.Module):
         self.base_weight = base_weight
 
     def sample_weights(self, ctx: LossContext) -> torch.Tensor:
-        """``(batch, n)`` weights from the target's level and the sample times."""
+        """``(batch, C, n)`` weights from each target curve's level and the sample times."""
         level = acoustics.level_db(ctx.target_edc)
         t = torch.arange(level.shape[-1], device=level.device) / ctx.fs
         (edt_upper, edt_lower), (t20_upper, t20_lower) = EDT_REGION_DB, acoustics.DECAY_LIMITS_DB["t20"]

@@ -2,6 +2,8 @@
 for every stage."""
 from __future__ import annotations
 
+import math
+
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -25,9 +27,10 @@ class EdcModule(Surrogate, pl.LightningModule):
             everything from the file alone.
     """
 
-    def __init__(self, surrogate: Surrogate, loss: nn.Module, optimizer, scheduler=None, config: dict | None = None):
+    def __init__(self, surrogate: Surrogate, loss: nn.Module, optimizer, scheduler=None, config: dict | None = None,
+                 broadband_weight: float = 1.0):
         super().__init__(surrogate.model, surrogate.feature_scaler, surrogate.target_transform, surrogate.fs)
-        self.loss = loss
+        self.loss, self.broadband_weight = loss, float(broadband_weight)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.config = config or {}
 
@@ -35,18 +38,31 @@ class EdcModule(Surrogate, pl.LightningModule):
         raw, edc, _ = batch
         pred = self(raw)
         target = self.target_transform.encode(edc)
-        ctx = LossContext(target_edc=edc, decode=self.target_transform.decode, fs=self.fs)
-        loss, terms = self.loss(pred.float(), target, ctx)
+        loss, terms = self._loss(pred.float(), target, edc)
         self.log(f"{stage}/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(raw),
                  sync_dist=True)
         for name, value in terms.items():  # a count of fallback batches adds up; the others average
             self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=len(raw), sync_dist=True,
                      reduce_fx="sum" if name.endswith("fallback") else "mean")
         if stage != "train":
-            mae = torch.mean(torch.abs(self.target_transform.decode(pred.float()) - edc))
+            mae = torch.mean(torch.abs(self.target_transform.decode(pred.float())[:, 0] - edc[:, 0]))  # broadband
             self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
                      sync_dist=True)
         return loss
+
+    def _loss(self, pred, target, edc):
+        """The loss of every curve alike, or with bands, ``broadband_weight`` x the broadband curve's loss
+        beside the 7 bands' (``loss.broadband_weight``: 1 counts the broadband curve as one band)."""
+        def part(curves):
+            ctx = LossContext(target_edc=edc[:, curves], fs=self.fs,
+                              decode=lambda y: self.target_transform.decode(y, curves))
+            return self.loss(pred[:, curves], target[:, curves], ctx)
+
+        if pred.shape[1] == 1 or self.broadband_weight == 1.0:
+            return part(slice(None))
+        (broadband, terms), (bands, _) = part(slice(0, 1)), part(slice(1, None))
+        n_bands = pred.shape[1] - 1
+        return (self.broadband_weight * broadband + n_bands * bands) / (self.broadband_weight + n_bands), terms
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
@@ -61,14 +77,33 @@ class EdcModule(Surrogate, pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
                                                          "monitor": "val/loss"}}
 
+    def on_train_start(self) -> None:
+        """A run resumed with more epochs (``resume=RUN trainer.max_epochs=N``) follows the cosine schedule
+        of its new plan: the restored scheduler's ``T_max`` (the old epoch count) becomes the configured
+        one, and the learning rate is that of the current epoch on the new cosine (it would otherwise
+        reach 0 at the old end and train the added epochs at learning rate 0, then rise again)."""
+        planned = getattr(self.scheduler_factory, "keywords", {}).get("T_max")
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and planned \
+                    and scheduler.T_max != planned:
+                scheduler.T_max = planned
+                progress = (1.0 + math.cos(math.pi * scheduler.last_epoch / planned)) / 2.0
+                for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+                    group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * progress
+                scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["edc_config"] = self.config
 
 
-def build_module(config: dict, n_samples: int, fs: float) -> EdcModule:
-    """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler."""
+def build_module(config: dict, n_samples: int, fs: float, n_curves: int = 1) -> EdcModule:
+    """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler; the
+    network predicts ``n_curves`` curves (1: broadband; 8: broadband and the 7 octave bands)."""
     model = config["model"]
-    loss = instantiate({k: v for k, v in config["loss"].items() if k != "name"})
-    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs), loss,
+    loss = instantiate({k: v for k, v in config["loss"].items() if k not in ("name", "broadband_weight")})
+    config = {**config, "data": {**config["data"], "bands": n_curves > 1}}  # what the checkpoint predicts
+    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs, n_curves), loss,
                      optimizer=instantiate(model["optimizer"]),
-                     scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config)
+                     scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config,
+                     broadband_weight=config["loss"].get("broadband_weight", 1.0))

@@ -4,10 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from edc import acoustics
+from edc.acoustics.decay_curves import OCTAVE_BANDS_HZ
+from edc.acoustics.iso3382 import band_parameters
 from edc.training.metrics import PARAMETER_NAMES, UNITS
 
 console = Console(stderr=False)
@@ -28,6 +31,27 @@ def metrics_table(metrics: dict, targets: dict, title: str = "test metrics") -> 
                       f"{metrics[f'{name}_rmse']:.4f}", f"{r2:.4f}", f">={r2_target}" if r2_target else "-",
                       str(metrics[f"{name}_n_undefined"]), "[green]met[/]" if met else "[red]missed[/]")
     table.add_row("EDC (dB)", f"{metrics['edc_db_mae']:.3f}", "-", "-", f"{metrics['edc_r2']:.4f}", "-", "-", "")
+    return table
+
+
+def bands_table(metrics: dict, targets: dict, title: str = "test MAE per octave band") -> Table:
+    """EDT / T20 / C50 MAE per band (and T_mid), each marked met where it is at most
+    ``band_floor_factor`` x the band's noise floor (``targets.band_floor``)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
+    for column in ("Hz", *(f"{band // 1000}k" if band >= 1000 else str(band) for band in OCTAVE_BANDS_HZ), "mid"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=6)
+    floors, factor = targets.get("band_floor") or {}, targets.get("band_floor_factor", 1.5)
+    for name in PARAMETER_NAMES:
+        cells = []
+        for b, band in enumerate(OCTAVE_BANDS_HZ):
+            mae, floor = metrics[f"{name}_{band}_mae"], (floors.get(name) or [None] * 7)[b]
+            value = f"{mae:.2f}" if UNITS[name] == "dB" else f"{mae:.3f}"
+            cells.append(value if floor is None else
+                         f"[green]{value}*[/]" if mae <= factor * floor else f"[red]{value}[/]")
+        mid = metrics.get(f"{name}_mid_mae")
+        table.add_row(f"{name.upper()} {UNITS[name]}", *cells, "-" if mid is None else f"{mid:.3f}")
+    if floors:
+        table.caption = f"*: met, at most {factor:g}x the band's noise floor (docs/data.md)"
     return table
 
 
@@ -69,4 +93,52 @@ def plot_run(out_dir, pred_edc: np.ndarray, target_edc: np.ndarray, fs: float, i
         ax.set_ylabel(f"predicted {name.upper()} ({UNITS[name]})")
     fig.tight_layout()
     fig.savefig(out_dir / "parameters.png", dpi=100)
+    plt.close(fig)
+
+
+def plot_bands(out_dir, pred: np.ndarray, target: np.ndarray, fs: float, ids, floor: dict, n_rooms: int = 3) -> None:
+    """``bands.png``: EDT, T20 and C50 against octave band for a few test rooms (typical and the worst of
+    T20 at 1 kHz), predicted against reference with the band's noise floor shaded; and
+    ``band_edc_overlay.png``: their band curves in dB, predicted dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    predicted, expected = band_parameters(pred[:, 1:], fs), band_parameters(target[:, 1:], fs)
+    error = np.abs(predicted["t20_1000"] - expected["t20_1000"])
+    picks = list(np.argsort(np.nan_to_num(error))[[len(error) // 4, len(error) // 2]]) + [int(np.nanargmax(error))]
+    picks = picks[:n_rooms] if len(error) >= n_rooms else list(range(len(error)))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    x = np.arange(len(OCTAVE_BANDS_HZ))
+    for ax, name in zip(axes, PARAMETER_NAMES):
+        for k, i in enumerate(picks):
+            reference = np.array([expected[f"{name}_{band}"][i] for band in OCTAVE_BANDS_HZ])
+            guess = np.array([predicted[f"{name}_{band}"][i] for band in OCTAVE_BANDS_HZ])
+            line = ax.plot(x, reference, "o-", label=f"{ids[i]} reference")[0]
+            ax.plot(x, guess, "x--", color=line.get_color(), label=f"{ids[i]} predicted")
+            if floor.get(name):
+                ax.fill_between(x, reference - np.array(floor[name]), reference + np.array(floor[name]),
+                                color=line.get_color(), alpha=0.15, lw=0)
+        ax.set_xticks(x, [f"{b // 1000}k" if b >= 1000 else str(b) for b in OCTAVE_BANDS_HZ])
+        ax.set(xlabel="octave band (Hz)", ylabel=f"{name.upper()} ({UNITS[name]})")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("shaded: reference ± the band's noise floor", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / "bands.png", dpi=100)
+    plt.close(fig)
+
+    t = np.arange(target.shape[-1]) / fs
+    fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 4), sharey=True, squeeze=False)
+    for ax, i in zip(axes[0], picks):
+        for b, band in enumerate(OCTAVE_BANDS_HZ):
+            with np.errstate(divide="ignore"):
+                line = ax.plot(t, 10 * np.log10(target[i, b + 1]), lw=1, label=f"{band} Hz")[0]
+                ax.plot(t, 10 * np.log10(np.clip(pred[i, b + 1], 1e-30, None)), "--", lw=1, color=line.get_color())
+        ax.set(title=str(ids[i]), xlabel="time (s)", ylim=(-60, 2))
+    axes[0, 0].set_ylabel("band EDC (dB); dashed: predicted")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "band_edc_overlay.png", dpi=100)
     plt.close(fig)
