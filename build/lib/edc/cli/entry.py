@@ -2,6 +2,7 @@
 failure and the sweep goes on."""
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -74,8 +75,16 @@ def _discard_empty_run_dir() -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if run_dir.resolve() == Path.cwd().resolve():
         return
-    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+    if not run_dir.is_dir() or not all(p.name in (".hydra", ".lock") or p.suffix == ".log" for p in run_dir.iterdir()):
+        return
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not while another process trains into it
         shutil.rmtree(run_dir, ignore_errors=True)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def entrypoint(hydra_main):

@@ -9,10 +9,12 @@
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
+import socket
 import sys
 import time
 import warnings
@@ -120,6 +122,10 @@ def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
     (``resume=``) and a requeued SLURM job keep their dir."""
     record = run_dir / "metadata.json"
     requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank != 0:  # DDP: the first process claims and holds the dir for all of them
+        return
+    _lock(run_dir)
     if not (continuing or requeued) and record.is_file():
         if not overwrite:
             status = (read_json(record) or {}).get("status", "unknown")
@@ -127,9 +133,36 @@ def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
                                 f"there would replace its files. Fix: another hydra.run.dir, resume={run_dir} "
                                 "to continue it, or overwrite=true to replace it.")
         for entry in run_dir.iterdir():
-            if entry.name != ".hydra" and entry.suffix != ".log":
+            if entry.name not in (".hydra", ".lock") and entry.suffix != ".log":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+_LOCKS: dict[Path, int] = {}  # run dir -> the open lock file this process holds (the OS frees it on exit)
+
+
+def _lock(run_dir: Path) -> None:
+    """Hold ``run_dir/.lock`` for this process's life: a second training process started into the same
+    dir (two jobs given one hydra.run.dir, a resume while the run still trains) is refused."""
+    path = (run_dir / ".lock").resolve()
+    if path in _LOCKS:
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise EdcInputError(f"{run_dir}: {holder} is training into this dir now. Fix: wait for it to end (or stop "
+                            "it), or give this run another hydra.run.dir.") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode())
+    _LOCKS[path] = fd
+
+
+def _unlock(run_dir: Path) -> None:
+    fd = _LOCKS.pop((run_dir / ".lock").resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing frees the lock
 
 
 def resume_config(run_dir, overrides: list[str]) -> DictConfig:
@@ -180,6 +213,13 @@ def train(cfg: DictConfig, run_dir) -> dict:
     ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(run_dir)
     continuing = ckpt_path is not None and Path(ckpt_path).resolve().parent == (run_dir / "checkpoints").resolve()
     claim_run_dir(run_dir, continuing, bool(cfg.get("overwrite")))
+    try:
+        return _train(cfg, run_dir, ckpt_path, continuing)
+    finally:
+        _unlock(run_dir)
+
+
+def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bool) -> dict:
     config_checks.validate(cfg)
     check_ddp_in_sweep(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
