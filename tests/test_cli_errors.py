@@ -118,6 +118,7 @@ CONFIG_CASES = {
     "accelerator edc does not install": (["trainer.accelerator=tpu"], "trainer.accelerator=tpu: must be one of auto"),
     "duration shorter than C80 reads": (["data.duration=0.0004"], "at least 0.1 s"),
     "grid too coarse for C50": (["data.target_fs=1"], "at least 100 Hz"),
+    "checkpoint on a metric nobody logs": (["callbacks.model_checkpoint.monitor=val/nope"], "one of val/loss"),
     "missing data path": (["data=compact"], "data.path is not set"),
     "data path not there": (["data=compact", "data.path=/nonexistent/rooms"], "edc.generate"),
 }
@@ -273,6 +274,24 @@ def test_training_into_another_runs_dir_is_refused_unless_told_to_overwrite(smal
     assert train(*quick, "model=mlp", "loss=log_edc", "overwrite=true").returncode == 0
     assert read_json(run / "metadata.json")["config_choices"]["loss"] == "log_edc"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"], "no stale -v1 files"
+
+
+def test_starting_from_another_models_or_a_truncated_checkpoint(checkpoint, small_compact, tmp_path):
+    """Lightning's own errors came after the data was loaded, as tracebacks: now one message each."""
+    quick = ["data=compact", f"data.path={small_compact}", "trainer=cpu", "trainer.max_epochs=1"]
+    other = train(*quick, f"ckpt_path={checkpoint}", f"hydra.run.dir={tmp_path / 'a'}")  # an mlp's, into physics
+    check(other, "its weights are not this run's network", tmp_path / "a")
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(checkpoint.read_bytes()[:5000])
+    check(train(*quick, "model=mlp", "loss=mse", f"ckpt_path={cut}", f"hydra.run.dir={tmp_path / 'b'}"),
+          "unreadable", tmp_path / "b")
+    run_dir = tmp_path / "run"
+    assert train(*quick, "model=mlp", "loss=mse", "~callbacks.progress_bar", f"hydra.run.dir={run_dir}").returncode == 0
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:5000])
+    result = subprocess.run([sys.executable, "-m", "edc.train", f"resume={run_dir}"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    check(result, "best.ckpt")
 
 
 def test_full_traceback_on_request(tmp_path):

@@ -64,6 +64,7 @@ def check_buildable(config, source: str, key: str = "") -> None:
                                 "python -m edc.train wrote it.")
         check_buildable(value, source, path)  # conf/ of the source tree, or the installed package
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+MONITORED = ("val/loss", "val/edc_mae", "train/loss")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 
 
@@ -112,6 +113,8 @@ RANGES = {
     "seed": (lambda v: count(0)(v) and v < 2**32, "an integer from 0 to 2**32 - 1"),
     "model.optimizer.lr": (more_than(0), "a positive number (the learning rate), e.g. 1e-3"),
     "model.net.dropout": (lambda v: real(v) and 0 <= v < 1, "a probability in [0, 1)"),
+    **{f"callbacks.{c}.monitor": (one_of(MONITORED), f"one of {', '.join(MONITORED)} (the metrics every run logs)")
+       for c in ("model_checkpoint", "early_stopping")},
     "model.net.n_knots": (count(1), "a positive integer"),
     "model.net.direction_nodes": (count(1), "a positive integer (1: Eyring's single rate)"),
     "model.net.memory_size": (count(0), "an integer >= 0 (0: no memory)"),

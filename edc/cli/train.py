@@ -115,6 +115,25 @@ def feature_ranges(raw: torch.Tensor) -> dict:
     return {name: [lo, hi] for name, lo, hi in zip(FEATURES, low, high)}
 
 
+def check_start_checkpoint(ckpt_path, module: pl.LightningModule, continuing: bool) -> None:
+    """A checkpoint to start or continue from must be whole and hold this run's network."""
+    if ckpt_path is None:
+        return
+    try:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
+        fix = (f"start a new run from the run's best.ckpt (ckpt_path={Path(ckpt_path).parent / 'best.ckpt'})"
+               if continuing else "pass a best.ckpt or last.ckpt written by python -m edc.train")
+        raise EdcInputError(f"ckpt_path={ckpt_path}: unreadable ({type(err).__name__}: {str(err)[:200]}); a checkpoint "
+                            f"cut short by a full disk or a kill reads so. Fix: {fix}.") from None
+    ours = module.state_dict()
+    wrong = [k for k in ours if k not in state or state[k].shape != ours[k].shape] + [k for k in state if k not in ours]
+    if wrong:
+        raise EdcInputError(f"ckpt_path={ckpt_path}: its weights are not this run's network ({len(wrong)} tensors "
+                            f"differ, e.g. {wrong[0]}). Fix: start from a checkpoint of the same model= and settings, "
+                            "or drop ckpt_path.")
+
+
 def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
     """Make ``run_dir`` this run's: refuse a dir that holds another training run (its checkpoints and
     records would be replaced one by one), unless ``overwrite``: then that run's files go first
@@ -230,6 +249,7 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bo
     training_rooms = datamodule.split("train")
     module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
     module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows])
+    check_start_checkpoint(ckpt_path, module, continuing)
 
     asked = cfg.trainer.get("precision", "32-true")
     precision = resolve_precision(str(asked), str(cfg.trainer.get("accelerator", "auto")))
