@@ -1,1 +1,0 @@
-"""Run dirs: what a run records, reading them back, comparing runs, watching sweeps, sweep summaries."""

@@ -1,6 +1,0 @@
-"""``python -m edc.train``: the command lives in :mod:`edc.cli.train`."""
-from edc.cli.entry import entrypoint
-from edc.cli.train import main
-
-if __name__ == "__main__":
-    entrypoint(main)()
