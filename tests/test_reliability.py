@@ -210,8 +210,8 @@ def test_a_second_run_into_a_dir_being_trained_into_is_refused(small_compact, tm
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "edc.train", "data=compact", f"data.path={small_compact}", "model=mlp", "loss=mse",
             "trainer=cpu", "data.batch_size=4", f"hydra.run.dir={run_dir}"]
-    first = subprocess.Popen([*args, "trainer.max_epochs=500"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen([*args, "trainer.max_epochs=500", "~callbacks.early_stopping"], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # trains on until killed
     try:
         deadline = time.time() + 120
         while val_epochs(run_dir) < 1 and time.time() < deadline and first.poll() is None:
