@@ -63,11 +63,6 @@ class Predictor:
             features = features.assign(ID=[f"room{i}" for i in range(len(features))])
         return validate_features(features[["ID"] + FEATURES], source)
 
-    @property
-    def bands(self) -> bool:
-        """Whether the model predicts the octave bands beside the broadband curve."""
-        return self.surrogate.n_curves > 1
-
     def outside_training(self, rooms: pd.DataFrame) -> str | None:
         """A warning naming the features in which ``rooms`` leave the training rooms' ranges, or None
         (all inside, or a checkpoint written before edc kept the ranges)."""

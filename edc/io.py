@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import tempfile
@@ -98,3 +99,15 @@ def update_metadata(run_dir, **fields) -> dict:
 def now() -> str:
     """The local time to the second, ISO 8601 (the timestamps of run records)."""
     return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def try_lock(path) -> int | None:
+    """Take the exclusive lock of the file ``path`` (created if missing) without waiting: its open file
+    descriptor, which holds the lock until closed (or the process ends), or None where another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

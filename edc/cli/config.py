@@ -20,10 +20,6 @@ from edc.models.scaling import REPRESENTATIONS, SCALERS
 # is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
 OmegaConf.register_new_resolver("edc.either", lambda value, default: default if value is None else value,
                                 replace=True)
-# ${edc.unless:VALUE,DEFAULT}: DEFAULT while VALUE is null, else null.
-OmegaConf.register_new_resolver("edc.unless", lambda value, default: default if value is None else None,
-                                replace=True)
-
 
 
 def _record_subdir(run_dir, resume, overwrite):
@@ -37,7 +33,10 @@ def _record_subdir(run_dir, resume, overwrite):
 # ${edc.record_subdir:RUN_DIR,RESUME,OVERWRITE}: hydra.output_subdir of a training job, see _record_subdir.
 OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
 
-CONF_DIR = str(importlib.resources.files("edc.conf"))
+CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+MONITORED = ("val/loss", "val/edc_mae", "train/loss")
+REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 # The classes a config read from a file (a resumed run's config.yaml, a checkpoint's) may name: those the
 # shipped configs name (tests/test_train.py keeps the two in step). Instantiating any other `_target_`
 # would run whatever it names.
@@ -62,10 +61,7 @@ def check_buildable(config, source: str, key: str = "") -> None:
             raise EdcInputError(f"{source}: {path}={value} is not a class edc builds; refused, since building it "
                                 "would run code the file chose. Fix: use a run dir or checkpoint as "
                                 "python -m edc.train wrote it.")
-        check_buildable(value, source, path)  # conf/ of the source tree, or the installed package
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-MONITORED = ("val/loss", "val/edc_mae", "train/loss")
-REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
+        check_buildable(value, source, path)
 
 
 def real(value) -> bool:

@@ -2,7 +2,6 @@
 failure and the sweep goes on."""
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
 import shutil
@@ -20,7 +19,7 @@ from edc.errors import (
     EdcInputError,
     report_input_error,
 )
-from edc.io import update_metadata
+from edc.io import try_lock, update_metadata
 
 
 def task(fn):
@@ -77,13 +76,9 @@ def _discard_empty_run_dir() -> None:
         return
     if not run_dir.is_dir() or not all(p.name in (".hydra", ".lock") or p.suffix == ".log" for p in run_dir.iterdir()):
         return
-    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # not while another process trains into it
+    fd = try_lock(run_dir / ".lock")
+    if fd is not None:  # not while another process trains into it
         shutil.rmtree(run_dir, ignore_errors=True)
-    except BlockingIOError:
-        pass
-    finally:
         os.close(fd)
 
 

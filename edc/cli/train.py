@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -37,7 +36,7 @@ from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
 from edc.data.schema import FEATURES
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
-from edc.io import atomic_path, now, read_json, update_metadata, write_json, write_text
+from edc.io import atomic_path, now, read_json, try_lock, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, package_versions, process_identity
 from edc.training import report
 from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
@@ -99,10 +98,15 @@ def check_ddp_in_sweep(cfg: DictConfig) -> None:
                             "per device), or train one DDP run at a time without -m.")
 
 
+def requeued() -> bool:
+    """Whether SLURM restarted this job (preemption, timeout, scontrol requeue)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+
+
 def requeued_checkpoint(run_dir: Path) -> str | None:
-    """``last.ckpt`` of this job's dir when SLURM requeued the job (preemption, timeout, scontrol)."""
+    """``last.ckpt`` of this job's dir when SLURM requeued the job."""
     last = run_dir / "checkpoints" / "last.ckpt"
-    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.is_file():
+    if requeued() and last.is_file():
         log.info("requeued SLURM job: resuming from %s", last)
         return str(last)
     return None
@@ -140,12 +144,11 @@ def claim_run_dir(run_dir: Path, continuing: bool, overwrite: bool) -> None:
     (the ``.hydra`` record and the log of this job stay). A run continuing from its own checkpoint
     (``resume=``) and a requeued SLURM job keep their dir."""
     record = run_dir / "metadata.json"
-    requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank != 0:  # DDP: the first process claims and holds the dir for all of them
         return
     _lock(run_dir)
-    if not (continuing or requeued) and record.is_file():
+    if not (continuing or requeued()) and record.is_file():
         if not overwrite:
             status = (read_json(record) or {}).get("status", "unknown")
             raise EdcInputError(f"hydra.run.dir={run_dir} holds a training run (status {status}); training "
@@ -165,12 +168,9 @@ def _lock(run_dir: Path) -> None:
     path = (run_dir / ".lock").resolve()
     if path in _LOCKS:
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 100).decode(errors="replace").strip() or "another process"
-        os.close(fd)
+    fd = try_lock(path)
+    if fd is None:
+        holder = path.read_text(errors="replace").strip() or "another process"
         raise EdcInputError(f"{run_dir}: {holder} is training into this dir now. Fix: wait for it to end (or stop "
                             "it), or give this run another hydra.run.dir.") from None
     os.ftruncate(fd, 0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import importlib.metadata
 import logging
 import multiprocessing
@@ -25,7 +24,7 @@ from edc.acoustics.simulate import SimulationSettings, simulate_room
 from edc.data.layouts import write_compact
 from edc.data.schema import FEATURES, room_of
 from edc.errors import EdcInputError
-from edc.io import atomic_path, read_json, write_json
+from edc.io import atomic_path, now, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +183,7 @@ class Generation:
             "seed": "pyroomacoustics.random.seed(row index, or the seed column) before each room",
             "pyroomacoustics": pyroomacoustics.__version__,
             "rooms": description,
-            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "created": now(),
         }
         if s.octave_bands:
             meta["band_edcs"] = ("band_edcs.npy: (n_rooms, 7, n_samples), the whole RIR through pyfar's "
