@@ -2,6 +2,8 @@
 
     python benchmarks/datasets.py                    # all of them: 70 to 100 minutes on 2 cores (by machine)
     python benchmarks/datasets.py --only offgrid300  # one of them
+    python benchmarks/datasets.py --only rooms3000 rooms-offgrid300 rooms-floor-rows rooms-floor-configuration \
+        rooms-floor-offgrid                          # the realistic rooms (a material per surface)
     python benchmarks/datasets.py --list             # what each is, and whether it is built
 
 Every set is simulated by ``python -m edc.generate`` (docs/data.md: broadband and octave-band EDCs),
@@ -51,6 +53,25 @@ def offgrid_features(n_rooms: int = 300, seed: int = 300) -> pd.DataFrame:
     return rooms
 
 
+ROOMS_DURATION = 5.0  # s of curve for the realistic rooms (conf/sampler/rooms.yaml)
+
+
+def rooms_features(n_geometries: int = 300, material_sets: int = 10, seed: int = 3000, **ranges) -> pd.DataFrame:
+    """Realistic rooms (``sampler=rooms``): ``n_geometries`` geometries, each with ``material_sets``
+    sets of materials, so that a split by rows (geometries seen) differs from one by geometry."""
+    from edc.data.sampler import RoomsRanges, sample_surface_rooms
+
+    return sample_surface_rooms(n_geometries * material_sets, seed=seed,
+                                ranges=RoomsRanges(material_sets=material_sets, **ranges))
+
+
+def rooms_offgrid_features() -> pd.DataFrame:
+    """300 new geometries with new materials: random smooth spectra only (no database material)."""
+    rooms = rooms_features(300, 1, seed=3300, database_share=0.0)
+    rooms["ID"] = [f"rooms_offgrid_{i:03d}" for i in range(len(rooms))]
+    return rooms
+
+
 def test_rows(features: pd.DataFrame, split_by: str) -> np.ndarray:
     """The benchmark's test rows (the product's split, ``split_seed`` 42)."""
     from edc.data import RoomDataset
@@ -94,18 +115,33 @@ def sets() -> dict:
     def floor_offgrid():
         return second_run(offgrid_features(), np.arange(N_FLOOR))
 
+    def rooms_floor(split_by):
+        rooms = rooms_features()
+        return second_run(rooms, balanced(test_rows(rooms, split_by), rooms, N_FLOOR))
+
+    long = ROOMS_DURATION
     return {
         "paper6000_bands": ("the paper's 6000 rooms with band EDCs (broadband bit-identical to ../shared)",
-                            paper_features, 1.0),
-        "offgrid300": ("300 off-grid rooms, half with the paper's absorption profiles", offgrid_features, 1.0),
-        "floor-rows": (f"{N_FLOOR} random-split test rooms, second seed", floor_rows, 1.0),
+                            paper_features, 1.0, 2.0),
+        "offgrid300": ("300 off-grid rooms, half with the paper's absorption profiles", offgrid_features, 1.0, 2.0),
+        "floor-rows": (f"{N_FLOOR} random-split test rooms, second seed", floor_rows, 1.0, 2.0),
         "floor-configuration": (f"{N_FLOOR} configuration-split test rooms, second seed and ray set",
-                                floor_configuration, OTHER_RAYS),
-        "floor-offgrid": (f"{N_FLOOR} off-grid rooms, second seed and ray set", floor_offgrid, OTHER_RAYS),
+                                floor_configuration, OTHER_RAYS, 2.0),
+        "floor-offgrid": (f"{N_FLOOR} off-grid rooms, second seed and ray set", floor_offgrid, OTHER_RAYS, 2.0),
+        "rooms3000": ("3000 realistic rooms (sampler=rooms): 300 geometries x 10 material sets",
+                      rooms_features, 1.0, long),
+        "rooms-offgrid300": ("300 new realistic geometries with new materials (random spectra only)",
+                             rooms_offgrid_features, 1.0, long),
+        "rooms-floor-rows": (f"{N_FLOOR} random-split test rooms of rooms3000, second seed",
+                             lambda: rooms_floor("rows"), 1.0, long),
+        "rooms-floor-configuration": (f"{N_FLOOR} geometry-split test rooms of rooms3000, second seed and ray set",
+                                      lambda: rooms_floor("configuration"), OTHER_RAYS, long),
+        "rooms-floor-offgrid": (f"{N_FLOOR} of rooms-offgrid300, second seed and ray set",
+                                lambda: second_run(rooms_offgrid_features(), np.arange(N_FLOOR)), OTHER_RAYS, long),
     }
 
 
-def build(name: str, make, ray_factor: float, workers: int) -> None:
+def build(name: str, make, ray_factor: float, duration: float, workers: int) -> None:
     out = DATA / name
     if (out / "band_edcs.npy").is_file():
         print(f"{name}: built ({out})")
@@ -115,7 +151,8 @@ def build(name: str, make, ray_factor: float, workers: int) -> None:
         DATA.mkdir(exist_ok=True)
         make().to_csv(table, index=False)
     command = [sys.executable, "-m", "edc.generate", f"features_csv={table}", f"out_dir={out}",
-               f"workers={workers}", f"simulation.ray_factor={ray_factor}", f"hydra.run.dir={DATA}/.runs/{name}"]
+               f"workers={workers}", f"simulation.ray_factor={ray_factor}", f"simulation.duration={duration}",
+               f"hydra.run.dir={DATA}/.runs/{name}"]
     print(f"{name}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
 
@@ -128,11 +165,11 @@ def main():
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     for name in args.only:
-        what, make, ray_factor = available[name]
+        what, make, ray_factor, duration = available[name]
         if args.list:
             print(f"{name:20s} {'built' if (DATA / name / 'band_edcs.npy').is_file() else 'missing':8s} {what}")
         else:
-            build(name, make, ray_factor, args.workers)
+            build(name, make, ray_factor, duration, args.workers)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import torch
 
 from edc.acoustics.decay_curves import n_samples
 from edc.acoustics.iso3382 import parameter_columns
-from edc.data.schema import FEATURES
+from edc.data.schema import FEATURES, OPTIONAL_COLUMNS, layout_of, paper_features
 from edc.data.validation import validate_features
 from edc.errors import EdcInputError
 from edc.models import Surrogate, build_surrogate, predict_in_batches
@@ -61,7 +61,9 @@ class Predictor:
         """Validated rooms; IDs ``room0, room1, ...`` where the table has none."""
         if "ID" not in features.columns:
             features = features.assign(ID=[f"room{i}" for i in range(len(features))])
-        return validate_features(features[["ID"] + FEATURES], source)
+        if layout_of(features.columns) == "paper":
+            features = features[["ID"] + FEATURES + [c for c in OPTIONAL_COLUMNS if c in features.columns]]
+        return paper_features(validate_features(features, source), source)
 
     def outside_training(self, rooms: pd.DataFrame) -> str | None:
         """A warning naming the features in which ``rooms`` leave the training rooms' ranges, or None

@@ -48,6 +48,8 @@ BAD_FEATURES = {
     "absorption 0": (mutate("f1", 0.0), "absorption coefficients"),
     "absorption above 1": (mutate("f2", 1.2), "absorption coefficients"),
     "duplicate IDs": (mutate("ID", "r0"), "duplicate IDs"),
+    "empty seed": (lambda f: mutate("seed", np.nan)(f.assign(seed=range(len(f)))), "seed that is empty"),
+    "fractional seed": (lambda f: mutate("seed", 2.5)(f.assign(seed=range(len(f)))), "not an integer"),
 }
 
 

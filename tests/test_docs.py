@@ -23,7 +23,7 @@ def command_lines(page: Path) -> list[tuple[str, str]]:
     """``(command, comment)`` of every command line in the page's bash blocks."""
     found, inside = [], False
     for line in page.read_text().splitlines():
-        if line.startswith("```"):
+        if line.lstrip().startswith("```"):  # fences indented in a list item too
             inside = not inside and line.strip() == "```bash"
             continue
         if not inside or not line.strip() or line.lstrip().startswith("#"):

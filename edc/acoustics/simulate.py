@@ -12,17 +12,28 @@ SIM_FS = 48000  # Hz, the simulator's sampling rate
 SPEED_OF_SOUND = 343.0  # m/s, pyroomacoustics' default
 ISM_ORDER = 3  # image-source order of the hybrid model
 SIMULATOR_BANDS_HZ = (*OCTAVE_BANDS_HZ, 16000)  # the 7 given bands and the one pyroomacoustics adds at 48 kHz
+SURFACES = ("west", "east", "south", "north", "floor", "ceiling")  # x = 0 / L, y = 0 / W, z = 0 / H
 
 
 @dataclasses.dataclass(frozen=True)
 class Room:
     """A shoebox room as the simulator takes it: ``dimensions`` (L, W, H), ``source`` and ``receiver``
-    (x, y, z) in m, ``absorption``: energy absorption of every surface at :data:`OCTAVE_BANDS_HZ`, (7,)."""
+    (x, y, z) in m; ``absorption``: energy absorption at :data:`OCTAVE_BANDS_HZ`, one spectrum (7,) for
+    every surface or one per surface (6, 7) in :data:`SURFACES` order; ``scattering``: (6, 7) likewise,
+    or None for pyroomacoustics' default, 0 (specular)."""
 
     dimensions: tuple
     source: tuple
     receiver: tuple
     absorption: tuple
+    scattering: tuple | None = None
+
+    def surface_materials(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(absorption, scattering)``, each (6, 7): this room's coefficients per surface and band."""
+        absorption = np.broadcast_to(np.asarray(self.absorption, np.float64), (len(SURFACES), len(OCTAVE_BANDS_HZ)))
+        scattering = np.zeros_like(absorption) if self.scattering is None else \
+            np.broadcast_to(np.asarray(self.scattering, np.float64), absorption.shape)
+        return absorption, scattering
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +59,12 @@ def build_shoebox(room: Room, settings: SimulationSettings = SimulationSettings(
     """The ``pyroomacoustics.ShoeBox`` of ``room`` with its source and microphone, not simulated."""
     import pyroomacoustics as pra
 
-    material = pra.Material(energy_absorption={"coeffs": [float(a) for a in room.absorption],
-                                               "center_freqs": list(OCTAVE_BANDS_HZ)})
-    shoebox = pra.ShoeBox([float(x) for x in room.dimensions], fs=settings.sim_fs, materials=material,
+    bands = list(OCTAVE_BANDS_HZ)
+    materials = {surface: pra.Material(energy_absorption={"coeffs": [float(x) for x in a], "center_freqs": bands},
+                                       scattering={"coeffs": [float(x) for x in s], "center_freqs": bands})
+                 for surface, a, s in zip(SURFACES, *room.surface_materials())}
+    # one Material for all six surfaces and no scattering gives the same RIR, bit for bit (tests/test_surfaces.py)
+    shoebox = pra.ShoeBox([float(x) for x in room.dimensions], fs=settings.sim_fs, materials=materials,
                           max_order=settings.max_order, air_absorption=settings.air_absorption,
                           ray_tracing=settings.ray_tracing)
     shoebox.add_source([float(x) for x in room.source])

@@ -161,6 +161,15 @@ RANGES = {
     "sampler.wall_margin": (at_least(0), "a distance >= 0 in m"),
     "sampler.min_distance": (at_least(0), "a distance >= 0 in m"),
     "sampler.profile_concentration": (more_than(0), "a positive Dirichlet concentration"),
+    "sampler.name": (one_of(("paper", "rooms")), "paper (16 columns) or rooms (a material per surface)"),
+    "sampler.volume": (interval(math.inf), "[min, max] in m3 with 0 < min <= max"),
+    "sampler.heights": (interval(math.inf), "[min, max] in m with 0 < min <= max"),
+    "sampler.scattering": (lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v))
+                           and 0 <= v[0] <= v[1] <= 1, "[min, max] with 0 <= min <= max <= 1"),
+    "sampler.database_share": (lambda v: real(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+    "sampler.perturbation": (at_least(0), "a number >= 0 (the spread of log absorption)"),
+    "sampler.max_t": (more_than(0), "a positive reverberation time in s"),
+    "sampler.material_sets": (count(1), "a positive number of material sets per geometry"),
 }
 
 

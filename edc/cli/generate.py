@@ -21,7 +21,7 @@ from edc.acoustics.simulate import SimulationSettings
 from edc.cli.config import CONF_DIR, check
 from edc.cli.entry import entrypoint, task
 from edc.data.generation import Generation
-from edc.data.sampler import SamplerRanges, sample_rooms
+from edc.data.sampler import RoomsRanges, SamplerRanges, sample_rooms, sample_surface_rooms
 from edc.data.validation import read_features
 from edc.errors import EdcInputError
 from edc.io import update_metadata
@@ -33,16 +33,21 @@ def rooms_to_simulate(cfg: DictConfig) -> pd.DataFrame:
         raise EdcInputError("give exactly one of features_csv=PATH (simulate those rooms) or n_rooms=N "
                             "(draw N rooms from the built-in sampler).")
     if cfg.features_csv is not None:
-        return read_features(cfg.features_csv)
-    ranges = SamplerRanges(**OmegaConf.to_container(cfg.sampler))
-    if ranges.position_height >= ranges.height[0]:
-        raise EdcInputError(f"sampler.position_height={ranges.position_height} m: must be below the lowest "
-                            f"ceiling, sampler.height[0]={ranges.height[0]} m.")
+        return read_features(cfg.features_csv, cfg.materials_file)
+    settings = OmegaConf.to_container(cfg.sampler)
+    name = settings.pop("name", "paper")
+    if name == "rooms":
+        ranges, draw = RoomsRanges(**settings), sample_surface_rooms
+    else:
+        ranges, draw = SamplerRanges(**settings), sample_rooms
+        if ranges.position_height >= ranges.height[0]:
+            raise EdcInputError(f"sampler.position_height={ranges.position_height} m: must be below the lowest "
+                                f"ceiling, sampler.height[0]={ranges.height[0]} m.")
     try:
-        return sample_rooms(int(cfg.n_rooms), seed=int(cfg.seed), ranges=ranges)
-    except ValueError as err:  # the sampler cannot place a source and a receiver
-        raise EdcInputError(f"sampler: {err}. Fix: lower sampler.wall_margin or sampler.min_distance, or "
-                            "raise sampler.length and sampler.width.") from None
+        return draw(int(cfg.n_rooms), seed=int(cfg.seed), ranges=ranges)
+    except ValueError as err:  # the sampler cannot place a source and a receiver, or find a room
+        raise EdcInputError(f"sampler={name}: {err}. Fix: widen the sampler's ranges (sampler.length, "
+                            "sampler.width, ...) or lower sampler.wall_margin or sampler.min_distance.") from None
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="generate")

@@ -22,7 +22,7 @@ from edc.acoustics.iso3382 import OCTAVE_BANDS_HZ
 from edc.api import load
 from edc.cli.config import CONF_DIR
 from edc.cli.entry import entrypoint, task
-from edc.data.schema import FEATURES
+from edc.data.schema import FEATURES, paper_features
 from edc.data.validation import read_features, validate_features
 from edc.errors import EdcInputError
 from edc.io import atomic_paths
@@ -53,7 +53,7 @@ def output_paths(out, plot: bool) -> list[Path]:
     return [out, out.with_suffix(".npy")] + ([out.with_suffix(".png")] if plot else [])
 
 
-def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) -> pd.DataFrame:
+def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False, materials_file=None) -> pd.DataFrame:
     """Predict the rooms of ``features_csv`` (or the one ``room``) and write ``out`` (.csv: the parameters),
     the curves beside it (.npy, ``(n_rooms, C, n_samples)`` linear energy) and, with ``plot``, a .png:
     all of them or, on an error, none."""
@@ -62,7 +62,8 @@ def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False) ->
     if not out:
         raise EdcInputError("out is not set. Fix: out=predictions.csv (the EDCs go to predictions.npy).")
     written = output_paths(out, plot)
-    frame = read_features(features_csv) if features_csv else room_frame(room)
+    frame = paper_features(read_features(features_csv, materials_file), features_csv) if features_csv \
+        else room_frame(room)
     predictor = load(ckpt_path)
     edcs, params = predictor.predict(frame, validated=True, warn=False)
     if outside := predictor.outside_training(frame):
@@ -121,7 +122,7 @@ def _plot(path, edcs, ids, fs):
 def main(cfg: DictConfig):
     if not cfg.ckpt_path:
         raise EdcInputError("ckpt_path is not set. Fix: ckpt_path=RUN_DIR/checkpoints/best.ckpt")
-    predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot)
+    predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot, cfg.materials_file)
 
 
 if __name__ == "__main__":

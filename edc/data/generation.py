@@ -22,7 +22,7 @@ from edc.acoustics.decay_curves import FILTER_ORDER, OCTAVE_BANDS_HZ, n_samples
 from edc.acoustics.iso3382 import parameter_columns
 from edc.acoustics.simulate import SimulationSettings, simulate_room
 from edc.data.layouts import write_compact
-from edc.data.schema import FEATURES, room_of
+from edc.data.schema import feature_columns, layout_of, room_of
 from edc.errors import EdcInputError
 from edc.io import atomic_path, now, read_json, write_json
 
@@ -51,7 +51,9 @@ class Generation:
         settings_now = dataclasses.asdict(self.settings)
         if recorded.is_file():
             previous = pd.read_csv(recorded, dtype={"ID": str})
-            same = previous.shape == self.rooms.shape and np.allclose(previous[FEATURES], self.rooms[FEATURES]) \
+            columns = feature_columns(self.rooms)
+            same = list(previous.columns) == list(self.rooms.columns) \
+                and np.allclose(previous[columns], self.rooms[columns]) \
                 and (previous["ID"].to_numpy() == self.rooms["ID"].to_numpy()).all()
             if not same:
                 raise EdcInputError(f"{self.out_dir}: holds an unfinished run on other rooms. "
@@ -149,12 +151,26 @@ class Generation:
             for array in out.values():
                 array.flush()
             params = self._parameters(out)
+            short = self._short_curves(out)
             del out, array
         with atomic_path(self.out_dir / "params.csv") as tmp:
             params.to_csv(tmp, index=False, na_rep="nan")
-        write_compact(self.out_dir, self.rooms, self._meta(description))  # meta.json last
+        write_compact(self.out_dir, self.rooms, {**self._meta(description), "short_curves": short})  # meta.json last
         log.info("wrote %d rooms to %s", len(self.rooms), self.out_dir)
         return self.out_dir
+
+    def _short_curves(self, curves: dict, floor_db: float = -35.0) -> dict:
+        """Rooms per curve (broadband, each band) whose stored curve ends above ``floor_db``: their T30 is
+        undefined and their decay is cut. A warning names the fix (a longer ``simulation.duration``)."""
+        floor = 10.0 ** (floor_db / 10.0)
+        short = {"broadband": int((curves["edcs"][:, -1] > floor).sum())}
+        if "band_edcs" in curves:
+            ends = curves["band_edcs"][:, :, -1] > floor
+            short.update({str(band): int(n) for band, n in zip(OCTAVE_BANDS_HZ, ends.sum(0))})
+        if any(short.values()):
+            log.warning("curves that end above %g dB after %g s (rooms per curve): %s. Fix: a longer "
+                        "simulation.duration", floor_db, self.settings.duration, short)
+        return short
 
     def _parameters(self, curves: dict, chunk: int = 1024) -> pd.DataFrame:
         """The reference parameters of the stored curves (``params.csv``): the columns ``edc.predict``
@@ -175,6 +191,7 @@ class Generation:
         meta = {
             "edc_fs": s.edc_fs, "sim_fs": s.sim_fs, "n_samples": self.n_samples, "duration_s": s.duration,
             "n_rooms": len(self.rooms),
+            "layout": layout_of(self.rooms.columns),
             "simulator": f"pyroomacoustics ShoeBox, hybrid ISM (max_order={s.max_order}) + ray tracing "
                          f"({s.ray_factor:g}x the library's default rays, its other defaults), "
                          f"air_absorption={s.air_absorption}",

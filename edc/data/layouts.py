@@ -20,7 +20,7 @@ import pandas as pd
 
 from edc.acoustics.decay_curves import OCTAVE_BANDS_HZ
 from edc.acoustics.decay_curves import n_samples as samples_of
-from edc.data.schema import FEATURES, GENERATE_HINT
+from edc.data.schema import GENERATE_HINT, feature_columns
 from edc.data.validation import read_features, validate_edcs
 from edc.errors import EdcInputError, describe_rows
 from edc.io import atomic_path, write_json
@@ -84,7 +84,7 @@ class RoomDataset:
         """Hash of features and curves: runs on different data are never compared as alike."""
         if "fingerprint" not in self.meta:
             digest = hashlib.sha256()
-            digest.update(self.features[FEATURES].to_numpy(np.float64).tobytes())
+            digest.update(self.features[feature_columns(self.features)].to_numpy(np.float64).tobytes())
             digest.update(str(self.edc_fs).encode())
             for curves in (self.edcs, self.band_edcs) if self.has_bands else (self.edcs,):
                 for start in range(0, len(curves), 512):
