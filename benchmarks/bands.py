@@ -1,10 +1,12 @@
 """Per-band accuracy against the noise floor of the same rooms: the paper's rooms (random and
-configuration splits) and 300 off-grid rooms.
+configuration splits) and 300 off-grid rooms; with ``--suite rooms``, 3000 realistic rooms with a
+material per surface (split by rows and by geometry) and 300 new ones with new materials.
 
     python benchmarks/datasets.py                 # once: the band data and the noise-floor sets
     python benchmarks/bands.py                    # every model (about 90 minutes on 2 cores)
     python benchmarks/bands.py --models physics   # some of them; rows are merged into the table
     python benchmarks/bands.py --table-only
+    python benchmarks/bands.py --suite rooms      # the realistic rooms: results/rooms.md
 
 Each model is trained with ``edc.cli.train.train`` on ``data/paper6000_bands`` on both splits; the
 random-split checkpoint is also evaluated on ``data/offgrid300``. The noise floor of each benchmark is
@@ -50,9 +52,15 @@ MODELS = {  # name: (overrides, epoch budget): the default model its experiment'
     "lstm": (["data=paper6000_bands", "model=lstm", "loss=weighted_edc"], 10),
     "hybrid_v2": (["data=paper6000_bands", "model=hybrid_v2", "loss=weighted_edc"], 10),
 }
-FLOORS = {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}
-ORIGINALS = {"rows": "paper6000_bands", "configuration": "paper6000_bands", "offgrid": "offgrid300"}
-ROW_DIR = RESULTS / "bands"
+SUITES = {  # the datasets of each benchmark (benchmarks/datasets.py), the curves' length, the models
+    "paper": {"train": "paper6000_bands", "offgrid": "offgrid300", "duration": 2.0, "models": MODELS,
+              "floors": {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}},
+    "rooms": {"train": "rooms3000", "offgrid": "rooms-offgrid300", "duration": 3.0,
+              "models": {"physics": (["experiment=rooms_best"], 120)},
+              "floors": {"rows": "rooms-floor-rows", "configuration": "rooms-floor-configuration",
+                         "offgrid": "rooms-floor-offgrid"}},
+}
+SUITE = SUITES["paper"]  # set by --suite
 
 
 def parameter_table(curves: np.ndarray, fs: float) -> dict:
@@ -63,12 +71,16 @@ def parameter_table(curves: np.ndarray, fs: float) -> dict:
 
 
 def curves_of(data, rows) -> np.ndarray:
-    return data.curves(rows, 1000, 2.0, bands=True).astype(np.float64)
+    return data.curves(rows, 1000, SUITE["duration"], bands=True).astype(np.float64)
+
+
+def originals(benchmark: str) -> str:
+    return SUITE["offgrid"] if benchmark == "offgrid" else SUITE["train"]
 
 
 def noise_floor(benchmark: str) -> dict:
     """``{"t20_1000": floor, ...}``: mean |difference| / sqrt(2) between the two simulations of 200 test rooms."""
-    second, first = load_compact(DATA / FLOORS[benchmark]), load_compact(DATA / ORIGINALS[benchmark])
+    second, first = load_compact(DATA / SUITE["floors"][benchmark]), load_compact(DATA / originals(benchmark))
     index = pd.Series(np.arange(len(first)), index=first.ids)
     a = parameter_table(curves_of(second, np.arange(len(second))), 1000)
     b = parameter_table(curves_of(first, index[second.ids].to_numpy()), 1000)
@@ -92,10 +104,10 @@ def eyring_curves(raw: torch.Tensor, n_samples: int = 2000, fs: float = 1000) ->
 
 
 def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid: bool) -> list[dict]:
-    overrides, budget = MODELS[name]
+    overrides, budget = SUITE["models"][name]
     epochs = epochs or budget
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"data.path={DATA / 'paper6000_bands'}", f"data.split_by={split_by}",
+        cfg = compose("train", overrides=[*overrides, f"data.path={DATA / SUITE['train']}", f"data.split_by={split_by}",
                                           "trainer=cpu", "~callbacks.progress_bar", f"trainer.max_epochs={epochs}"])
     run_dir = work / f"{name}-{split_by}"
     t0 = time.perf_counter()
@@ -105,7 +117,7 @@ def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid
               "epochs": meta["training_config"]["actual_epochs"], "budget": epochs, "status": metrics["status"]}
     rows = [{**common, "benchmark": split_by, **metrics}]
     if offgrid:
-        data = OmegaConf.create({"layout": "compact", "path": str(DATA / "offgrid300")})
+        data = OmegaConf.create({"layout": "compact", "path": str(DATA / SUITE["offgrid"])})
         rows.append({**common, "benchmark": "offgrid",
                      **evaluate(run_dir / "checkpoints" / "best.ckpt", data, "all", work / f"{name}-offgrid")})
     return rows
@@ -114,19 +126,24 @@ def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid
 def eyring_rows() -> list[dict]:
     rows = []
     for benchmark, split_by in (("rows", "rows"), ("configuration", "configuration"), ("offgrid", "rows")):
-        dm = EdcDataModule(layout="compact", path=str(DATA / ORIGINALS[benchmark]), split_by=split_by)
+        dm = EdcDataModule(layout="compact", path=str(DATA / originals(benchmark)), split_by=split_by,
+                           duration=SUITE["duration"])
         dm.setup()
         raw, curves, _ = dm.tensors("all" if benchmark == "offgrid" else "test")
         rows.append({"model": "eyring", "benchmark": benchmark, "parameters": 0, "train_s": 0.0,
-                     **edc_metrics(eyring_curves(raw), curves.numpy(), 1000)})
+                     **edc_metrics(eyring_curves(raw, curves.shape[-1]), curves.numpy(), 1000)})
     return rows
 
 
+def row_dir() -> Path:
+    return RESULTS / ("bands" if SUITE is SUITES["paper"] else "rooms")
+
+
 def save(rows: list[dict]) -> None:
-    ROW_DIR.mkdir(parents=True, exist_ok=True)
+    row_dir().mkdir(parents=True, exist_ok=True)
     for row in rows:
         clean = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in row.items()}
-        (ROW_DIR / f"{row['model']}-{row['benchmark']}.json").write_text(json.dumps(clean, indent=1))
+        (row_dir() / f"{row['model']}-{row['benchmark']}.json").write_text(json.dumps(clean, indent=1))
 
 
 def key(name: str, curve: str) -> str:
@@ -134,8 +151,8 @@ def key(name: str, curve: str) -> str:
 
 
 def table(floors: dict, command: str) -> None:
-    rows = [json.loads(p.read_text()) for p in sorted(ROW_DIR.glob("*.json"))]
-    order, names = ["rows", "configuration", "offgrid"], ["eyring", *MODELS]
+    rows = [json.loads(p.read_text()) for p in sorted(row_dir().glob("*.json"))]
+    order, names = ["rows", "configuration", "offgrid"], ["eyring", *SUITE["models"]]
     rows.sort(key=lambda r: (order.index(r["benchmark"]), names.index(r["model"])))
     label = {"rows": "random", "configuration": "configuration", "offgrid": "off-grid"}
     columns = ["benchmark", "model", "parameter", *CURVES, "mean ratio (7 bands)"]
@@ -152,7 +169,8 @@ def table(floors: dict, command: str) -> None:
                 tag = f"{r['model']} ({r.get('epochs', '-')}/{r.get('budget', '-')} ep, {r['parameters']:,} p)" \
                     if name == "edt" else ""
                 body.append([label[benchmark], tag, name.upper(), *cells, f"{np.mean(ratios):.2f}x"])
-    report("bands", "Per-band accuracy: MAE (its ratio to the noise floor of the same rooms)", columns, body, command,
+    name, what = ("bands", "") if SUITE is SUITES["paper"] else ("rooms", ", realistic rooms")
+    report(name, f"Per-band accuracy{what}: MAE (its ratio to the noise floor of the same rooms)", columns, body, command,
            "Floors (first row of each benchmark): mean |difference| / sqrt(2) between two simulations of 200 of "
            "its test rooms (random split: another seed; configuration split and off-grid rooms: another seed "
            "and ray set, docs/data.md). MAE over all test rooms (off-grid: all 300, with the random-split "
@@ -161,30 +179,36 @@ def table(floors: dict, command: str) -> None:
 
 
 def main():
+    global SUITE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--suite", default="paper", choices=list(SUITES))
+    parser.add_argument("--models", nargs="+", default=None, choices=list(MODELS), help="default: the suite's")
     parser.add_argument("--splits", nargs="+", default=["rows", "configuration"], choices=["rows", "configuration"])
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epoch budget")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--work", default="outputs/benchmark-bands")
     args = parser.parse_args()
-    missing = [n for n in [*FLOORS.values(), "paper6000_bands", "offgrid300"] if not (DATA / n / "band_edcs.npy").is_file()]
-    saved = RESULTS / "noise-floors.json"
+    SUITE = SUITES[args.suite]
+    models = args.models or list(SUITE["models"])
+    needed = [*SUITE["floors"].values(), SUITE["train"], SUITE["offgrid"]]
+    missing = [n for n in needed if not (DATA / n / "band_edcs.npy").is_file()]
+    saved = RESULTS / ("noise-floors.json" if args.suite == "paper" else f"noise-floors-{args.suite}.json")
     if missing and not (args.table_only and saved.is_file()):
         sys.exit(f"missing datasets {missing}: build them with python benchmarks/datasets.py")
     if missing:  # --table-only on a machine without the data: the floors measured with it
         floors = json.loads(saved.read_text())
     else:
-        floors = {benchmark: noise_floor(benchmark) for benchmark in FLOORS}
+        floors = {benchmark: noise_floor(benchmark) for benchmark in SUITE["floors"]}
         saved.write_text(json.dumps(floors, indent=1))
     if not args.table_only:
         if not args.no_baselines:
             save(eyring_rows())
         for split_by in args.splits:
-            for name in args.models:
+            for name in models:
                 save(model_rows(name, split_by, Path(args.work), args.epochs, offgrid=split_by == "rows"))
-    table(floors, "python benchmarks/bands.py" + (f" --epochs {args.epochs}" if args.epochs else ""))
+    table(floors, "python benchmarks/bands.py" + (f" --suite {args.suite}" if args.suite != "paper" else "")
+          + (f" --epochs {args.epochs}" if args.epochs else ""))
 
 
 if __name__ == "__main__":

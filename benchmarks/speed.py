@@ -31,8 +31,8 @@ from common import report  # noqa: E402
 from edc.acoustics.simulate import simulate_room  # noqa: E402
 from edc.api import load  # noqa: E402
 from edc.cli.config import CONF_DIR  # noqa: E402
-from edc.data import FEATURES, load_compact, load_demo  # noqa: E402
-from edc.data.schema import room_of  # noqa: E402
+from edc.data import load_compact, load_demo  # noqa: E402
+from edc.data.schema import LAYOUTS, layout_of, room_of  # noqa: E402
 from edc.models import predict_in_batches  # noqa: E402
 from edc.training.losses import LossContext  # noqa: E402
 from edc.training.module import build_module  # noqa: E402
@@ -130,8 +130,10 @@ def main():
     parser.add_argument("--no-training", action="store_true", help="skip the training throughput table")
     args = parser.parse_args()
     data = load_compact(args.rooms) if Path(args.rooms, "edcs.npy").is_file() else load_demo()
-    raw = torch.as_tensor(data.features[FEATURES].to_numpy("float32"))
-    edcs = torch.as_tensor(data.curves(range(len(data)), FS, 2.0, bands=data.has_bands))  # (n, C, 2000)
+    layout = layout_of(data.features.columns)  # paper (16 columns) or surfaces (a material per surface)
+    raw = torch.as_tensor(data.features[LAYOUTS[layout]].to_numpy("float32"))
+    duration = load(args.ckpt).config["data"]["duration"] if args.ckpt else 2.0
+    edcs = torch.as_tensor(data.curves(range(len(data)), FS, duration, bands=data.has_bands))  # (n, C, samples)
     rooms = raw.repeat(-(-6000 // len(raw)), 1)[:6000]
 
     if args.ckpt:
@@ -146,7 +148,8 @@ def main():
         predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
     infer = statistics.median(times)
-    curves = "broadband and 7 octave bands" if module.n_curves > 1 else "broadband"
+    curves = ("broadband and 7 octave bands" if module.n_curves > 1 else "broadband") + f", {duration:g} s" \
+        + (", a material per surface" if layout == "surfaces" else "")
     rows = [[f"physics ({which}; {curves}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
     if args.ckpt:
         table = data.features.iloc[(torch.arange(6000) % len(data)).numpy()].assign(ID=[f"r{i}" for i in range(6000)])
@@ -155,7 +158,8 @@ def main():
         simulated = simulate_seconds(data.features, args.simulate)
         rows.append([f"simulate {args.simulate} of the same rooms (pyroomacoustics and the band curves)", f"{simulated * args.simulate:.1f} s",
                      f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
-    report("speed-inference" + ("-bands" if module.n_curves > 1 else ""), "Inference beside simulation, per room",
+    name = "speed-inference" + ("-rooms" if layout == "surfaces" else "-bands" if module.n_curves > 1 else "")
+    report(name, "Inference beside simulation, per room",
            ["what", "total", "per room", "ratio"], rows, " ".join(["python benchmarks/speed.py", *sys.argv[1:]]),
            f"Rooms from {data.source}. Prediction: median of 3 passes after a one-batch warm-up, batches of 256.")
     if args.no_training:

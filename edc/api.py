@@ -15,9 +15,9 @@ import torch
 
 from edc.acoustics.decay_curves import n_samples
 from edc.acoustics.iso3382 import parameter_columns
-from edc.data.schema import FEATURES, OPTIONAL_COLUMNS, layout_of, paper_features
+from edc.data.schema import FEATURES, LAYOUTS, OPTIONAL_COLUMNS, layout_of, paper_features, to_surfaces
 from edc.data.validation import validate_features
-from edc.errors import EdcInputError
+from edc.errors import EdcInputError, describe_rows
 from edc.models import Surrogate, build_surrogate, predict_in_batches
 
 # classes a config of an earlier edc names by the module they lived in then
@@ -56,6 +56,7 @@ class Predictor:
     def __init__(self, surrogate: Surrogate, config: dict):
         self.surrogate, self.config = surrogate.eval(), config
         self.fs = surrogate.fs
+        self.layout = config.get("feature_layout", "paper")  # the rooms it reads: 16 columns or a material per surface
 
     def _rooms(self, features: pd.DataFrame, source: str) -> pd.DataFrame:
         """Validated rooms; IDs ``room0, room1, ...`` where the table has none."""
@@ -63,7 +64,15 @@ class Predictor:
             features = features.assign(ID=[f"room{i}" for i in range(len(features))])
         if layout_of(features.columns) == "paper":
             features = features[["ID"] + FEATURES + [c for c in OPTIONAL_COLUMNS if c in features.columns]]
-        return paper_features(validate_features(features, source), source)
+        return self.in_layout(validate_features(features, source), source)
+
+    def in_layout(self, rooms: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Validated ``rooms`` in the layout the model reads: 16-column rooms as their surfaces copy for a
+        surfaces model; surfaces rooms as 16 columns for a paper model where they have one material
+        everywhere (others are refused, :func:`edc.data.schema.paper_features`)."""
+        if self.layout == "surfaces":
+            return to_surfaces(rooms) if layout_of(rooms.columns) == "paper" else rooms
+        return paper_features(rooms, source)
 
     def outside_training(self, rooms: pd.DataFrame) -> str | None:
         """A warning naming the features in which ``rooms`` leave the training rooms' ranges, or None
@@ -78,7 +87,7 @@ class Predictor:
         if not named:
             return None
         n_out = int(np.any(list(outside.values()), axis=0).sum())
-        return (f"{n_out} of {len(rooms)} rooms lie outside the training rooms' ranges: {', '.join(named)}. "
+        return (f"{n_out} of {len(rooms)} rooms lie outside the training rooms' ranges: {describe_rows(named)}. "
                 "Their predictions are extrapolations.")
 
     def predict(self, features: pd.DataFrame, source: str = "features", validated: bool = False, warn: bool = True):
@@ -87,10 +96,10 @@ class Predictor:
         model, the same per band ``EDT_125 ... D50_8000`` with ``EDT_mid``, ``T20_mid`` (s, dB, a fraction
         for D; NaN where undefined). ``validated``: the table was checked already; ``warn``: a warning
         (:meth:`outside_training`) for rooms outside the training ranges."""
-        rooms = features if validated else self._rooms(features, source)
+        rooms = self.in_layout(features, source) if validated else self._rooms(features, source)
         if warn and (outside := self.outside_training(rooms)):
             warnings.warn(outside, stacklevel=2)
-        curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[FEATURES].to_numpy(np.float32)))
+        curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[LAYOUTS[self.layout]].to_numpy(np.float32)))
         return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **parameter_columns(curves, self.fs)})
 
 
@@ -113,7 +122,8 @@ def load(ckpt_path) -> Predictor:
     checkpoint = read_checkpoint(ckpt_path)
     config = checkpoint["edc_config"]
     data = config["data"]
-    surrogate = build_surrogate(config["model"], len(FEATURES), n_samples(data["duration"], data["target_fs"]),
+    surrogate = build_surrogate(config["model"], len(LAYOUTS[config.get("feature_layout", "paper")]),
+                                n_samples(data["duration"], data["target_fs"]),
                                 data["target_fs"], 8 if data.get("bands") else 1)
     try:
         surrogate.load_state_dict(checkpoint["state_dict"])

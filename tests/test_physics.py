@@ -178,3 +178,59 @@ def test_octave_kernels_and_coherence_are_the_filters_energy_and_autocorrelation
     coherence = closed_form.octave_filter_coherence().numpy()
     assert (coherence[:, 0] == 1).all() and (coherence[:, -1] == 0).all()
     assert abs(coherence[0, 48 * 32]) < 0.1 and abs(coherence[3, 48 * 8]) < 0.02  # 125 Hz at 32 ms, 1 kHz at 8 ms
+
+
+def surfaces_room(seed):
+    """A room with its own absorption and scattering on every surface, ``(93,)`` in the surfaces layout."""
+    rng = np.random.default_rng(seed)
+    per_surface = np.concatenate([rng.uniform(0.05, 0.9, (6, 7)), rng.uniform(0.0, 0.8, (6, 7))], 1)
+    return np.concatenate([ROOMS[seed % 3][:9], per_surface.ravel()])
+
+
+def surfaces_shoebox(features):
+    per_surface = features[9:].reshape(6, 14)
+    bands = list(SIMULATOR_BANDS_HZ[:7])
+    materials = {name: pra.Material(energy_absorption={"coeffs": list(a), "center_freqs": bands},
+                                    scattering={"coeffs": list(s), "center_freqs": bands})
+                 for name, a, s in zip(("west", "east", "south", "north", "floor", "ceiling"),
+                                       per_surface[:, :7], per_surface[:, 7:])}
+    box = pra.ShoeBox(features[:3], fs=48000, materials=materials, max_order=ISM_ORDER, air_absorption=True,
+                      ray_tracing=True)
+    box.add_source(features[3:6])
+    box.add_microphone(features[6:9])
+    return box
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_material_per_surface_reflects_each_image_as_pyroomacoustics_does(seed):
+    features = surfaces_room(seed)
+    box = surfaces_shoebox(features)
+    raw = torch.tensor(features, dtype=torch.float64)
+    alpha, scattering = closed_form.surface_coefficients(raw)
+    np.testing.assert_allclose(alpha.numpy(), [w.absorption for w in box.walls], atol=1e-6)
+    np.testing.assert_allclose(scattering.numpy(), [w.scatter for w in box.walls], atol=1e-6)
+    box.image_source_model()
+    source = box.sources[0]
+    reflection = closed_form.image_reflection(raw).numpy()  # (63, 8)
+    distance, _ = closed_form.image_distances(raw)
+    theirs = np.linalg.norm(source.images - features[6:9, None], axis=0)
+    for k, d in enumerate(distance.numpy()):  # pra's damping is the pressure factor: its square, the energy's
+        twins = np.flatnonzero(np.abs(theirs - d) < 1e-5)
+        assert any(np.allclose(reflection[k], source.damping[:, j] ** 2, atol=1e-6) for j in twins)
+
+
+def test_one_material_everywhere_gives_the_papers_physics():
+    paper = torch.tensor(ROOMS, dtype=torch.float64)
+    per_surface = torch.cat([paper[:, None, 9:16].expand(-1, 6, -1), torch.zeros(3, 6, 7, dtype=paper.dtype)], -1)
+    surfaces = torch.cat([paper[:, :9], per_surface.flatten(1)], -1)
+    torch.testing.assert_close(closed_form.band_absorption(surfaces), closed_form.band_absorption(paper))
+    torch.testing.assert_close(closed_form.reverberation_time(surfaces), closed_form.reverberation_time(paper))
+    for paper_part, surfaces_part in zip(closed_form.image_sources(paper, 1000.0),
+                                         closed_form.image_sources(surfaces, 1000.0)):
+        torch.testing.assert_close(surfaces_part, paper_part)
+    rates, weights = closed_form.specular_decay_rates(paper)
+    surface_rates, surface_weights = closed_form.specular_decay_rates(surfaces)
+    t = torch.tensor([0.0, 0.1, 0.5, 1.0, 2.0], dtype=paper.dtype)
+    decay = (weights[:, None, :, None] * torch.exp(-rates[..., None] * t)).sum(-2)  # (3, 8, 5): the late mixture
+    surface_decay = (surface_weights[..., None] * torch.exp(-surface_rates[..., None] * t)).sum(-2)
+    torch.testing.assert_close(surface_decay, decay, rtol=1e-3, atol=1e-9)  # the rates' 1e-6 spread, over 2 s

@@ -264,3 +264,66 @@ def test_generate_draws_realistic_rooms_and_keeps_their_whole_decay(tmp_path):
     data = load_compact(tmp_path / "out")
     assert list(data.features.columns) == ["ID"] + SURFACE_FEATURES and data.band_edcs.shape == (2, 7, 5000)
     assert (data.band_edcs[:, :, -1] <= 10 ** -3.5).all()
+
+
+@pytest.mark.unit
+def test_the_physics_model_reads_one_material_everywhere_as_the_papers_model_does(demo):
+    from edc.models.physics import PhysicsEDC
+
+    paper = demo.features.iloc[:24]
+    raw16 = torch.as_tensor(paper[FEATURES].to_numpy(np.float32))
+    raw93 = torch.as_tensor(to_surfaces(paper)[SURFACE_FEATURES].to_numpy(np.float32))
+    outputs = []
+    for raw in (raw16, raw93):  # untrained: the corrections start at 0, so both give their physics alone
+        torch.manual_seed(0)
+        model = PhysicsEDC(raw.shape[1], 2000, 1000.0, n_curves=8, memory_size=0)
+        model.fit_features(raw)
+        with torch.no_grad():
+            outputs.append(model(None, raw))
+    assert outputs[1].shape == outputs[0].shape == (24, 8, 2000)
+    level = outputs[0] > -60.0  # dB, where the curves carry the parameters
+    assert (outputs[1] - outputs[0])[level].abs().max() < 0.05
+
+
+@pytest.fixture(scope="module")
+def surfaces_run(demo, tmp_path_factory):
+    """A 2-epoch physics run on the surfaces copy of 60 demo rooms with their band curves."""
+    from edc.data import write_compact
+
+    work = tmp_path_factory.mktemp("surfaces60")
+    write_compact(work / "data", to_surfaces(demo.features.iloc[:60]), {"edc_fs": demo.edc_fs},
+                  np.asarray(demo.edcs[:60]), np.asarray(demo.band_edcs[:60]))
+    run = subprocess.run([sys.executable, "-m", "edc.train", "data=compact", f"data.path={work / 'data'}",
+                          "trainer.max_epochs=2", f"hydra.run.dir={work / 'run'}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work
+
+
+@pytest.mark.integration
+def test_a_surfaces_model_predicts_rooms_given_by_material_names_or_16_columns(surfaces_run, tmp_path):
+    ckpt = surfaces_run / "run" / "checkpoints" / "best.ckpt"
+    assert torch.load(ckpt, weights_only=True)["edc_config"]["feature_layout"] == "surfaces"
+    rooms = pd.DataFrame([{"ID": "named", **GEOMETRY, "walls_material": "plasterboard",
+                           "floor_material": "carpet_cotton", "ceiling_material": "ceiling_fissured_tile"}])
+    rooms.to_csv(tmp_path / "named.csv", index=False)
+    for args, out in ((f"features_csv={tmp_path / 'named.csv'}", "named.csv"),
+                      ("room=[4,3.5,2.8,1,1.2,1.5,2.9,2.4,1.2,.3,.35,.4,.45,.5,.5,.55]", "paper.csv")):
+        run = subprocess.run([sys.executable, "-m", "edc.predict", f"ckpt_path={ckpt}", args, f"out={tmp_path / out}"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        params = pd.read_csv(tmp_path / out)
+        assert np.isfinite(params[["T20_1000", "C50_1000"]].to_numpy()).all()
+        assert np.load(tmp_path / out.replace(".csv", ".npy")).shape == (1, 8, 2000)
+
+
+@pytest.mark.integration
+def test_evaluate_scores_a_surfaces_model_and_refuses_nothing(surfaces_run, tmp_path):
+    ckpt = surfaces_run / "run" / "checkpoints" / "best.ckpt"
+    run = subprocess.run([sys.executable, "-m", "edc.evaluate", f"ckpt_path={ckpt}", "data=compact",
+                          f"data.path={surfaces_run / 'data'}", f"hydra.run.dir={tmp_path / 'eval'}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    trained = json.loads((surfaces_run / "run" / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert evaluated["t20_1000_mae"] == pytest.approx(trained["t20_1000_mae"], rel=1e-5)

@@ -6,8 +6,10 @@ pyroomacoustics (48 kHz) simulates 8 octave bands: the 7 given (125 Hz - 8 kHz) 
 carries about half of a broadband impulse's energy and, where its absorption clips to 0,
 decays only through air (T = 1.16 s): any model of the broadband EDC must include it.
 
-Inputs are the 16 room features in physical units, ``(..., 16)`` (torch, any float dtype);
-outputs keep the leading axes. Times in s, distances in m, energies relative to 1/r^2.
+Inputs are the room features in physical units, torch, any float dtype: the paper's 16 columns
+``(..., 16)``, or the surfaces layout ``(..., 93)`` (the 9 geometry columns, then per surface west, east,
+south, north, floor, ceiling its absorption and scattering at 125 Hz to 8 kHz; docs/data.md). Outputs
+keep the leading axes. Times in s, distances in m, energies relative to 1/r^2.
 """
 from __future__ import annotations
 
@@ -61,11 +63,52 @@ def geometry(features: torch.Tensor):
     return volume, surface, distance
 
 
+N_SURFACE_FEATURES = 93  # the surfaces layout: 9 geometry columns + 6 surfaces x (7 absorption + 7 scattering)
+
+
+def has_surfaces(features: torch.Tensor) -> bool:
+    """Whether ``features`` are in the surfaces layout ``(..., 93)`` (else the paper's ``(..., 16)``)."""
+    return features.shape[-1] == N_SURFACE_FEATURES
+
+
+def _extrapolate_16k(coeffs: torch.Tensor) -> torch.Tensor:
+    """The 7 given bands and the 16 kHz band pyroomacoustics extrapolates, ``clip(2 c_8k - c_4k, 0, 1)``."""
+    return torch.cat([coeffs, (2.0 * coeffs[..., 6:7] - coeffs[..., 5:6]).clamp(0.0, 1.0)], dim=-1)
+
+
+def surface_coefficients(features: torch.Tensor):
+    """``(absorption, scattering)`` per surface (west, east, south, north, floor, ceiling) and simulated
+    band, ``(..., 6, 8)`` each; the paper's layout: f1..f7 on every surface, scattering 0."""
+    if not has_surfaces(features):
+        alpha = band_absorption(features)[..., None, :].expand(*features.shape[:-1], 6, 8)
+        return alpha, torch.zeros_like(alpha)
+    per_surface = features[..., 9:].unflatten(-1, (6, 14))
+    return _extrapolate_16k(per_surface[..., :7]), _extrapolate_16k(per_surface[..., 7:])
+
+
+def surface_areas(features: torch.Tensor) -> torch.Tensor:
+    """Areas (m^2) of west, east, south, north, floor and ceiling, ``(..., 6)``."""
+    length, width, height = features[..., 0], features[..., 1], features[..., 2]
+    return torch.stack([width * height, width * height, length * height, length * height,
+                        length * width, length * width], -1)
+
+
 def band_absorption(features: torch.Tensor) -> torch.Tensor:
     """Wall energy absorption per simulated band, ``(..., 8)``: f1..f7 and the 16 kHz band
-    pyroomacoustics extrapolates, ``clip(2 f7 - f6, 0, 1)``."""
-    alpha = features[..., 9:16]
-    return torch.cat([alpha, (2.0 * alpha[..., 6:7] - alpha[..., 5:6]).clamp(0.0, 1.0)], dim=-1)
+    pyroomacoustics extrapolates, ``clip(2 f7 - f6, 0, 1)``; in the surfaces layout the area-weighted
+    mean over the six surfaces (Eyring's)."""
+    if has_surfaces(features):
+        alpha, _ = surface_coefficients(features)
+        areas = surface_areas(features)
+        return (areas[..., None] * alpha).sum(-2) / areas.sum(-1, keepdim=True)
+    return _extrapolate_16k(features[..., 9:16])
+
+
+def band_scattering(features: torch.Tensor) -> torch.Tensor:
+    """Area-weighted mean scattering per simulated band, ``(..., 8)`` (0 in the paper's layout)."""
+    _, scattering = surface_coefficients(features)
+    areas = surface_areas(features)
+    return (areas[..., None] * scattering).sum(-2) / areas.sum(-1, keepdim=True)
 
 
 def reverberation_time(features: torch.Tensor, formula: str = "eyring") -> torch.Tensor:
@@ -128,11 +171,37 @@ def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions:
     the sphere. Its mean ``g`` is ``S / 4V``, so the weighted mean rate is Eyring's.
     """
     directions = _sphere_directions(n_directions, features)  # (n, 3)
+    air = _const(AIR_ABSORPTION, features)
+    if has_surfaces(features):
+        return _surface_decay_rates(features, directions, n_nodes)
     hits = (directions / features[..., None, 0:3]).sum(-1)  # (..., n) wall hits per metre
     nodes, weights = _gauss_quadrature(hits, n_nodes)
     wall = -torch.log1p(-band_absorption(features).clamp(max=0.999))  # (..., 8)
-    air = _const(AIR_ABSORPTION, features)
     return SPEED_OF_SOUND * (wall[..., None] * nodes[..., None, :] + air[:, None]), weights
+
+
+def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nodes: int):
+    """:func:`specular_decay_rates` for a material per surface: rates ``(..., 8, n_nodes)`` and weights
+    ``(..., 8, n_nodes)``, one quadrature per band.
+
+    A ray along ``u`` crosses the room along axis ``a`` ``|u_a| / D_a`` times per metre, meeting the axis'
+    two walls in turn: it loses ``(w_lo + w_hi) / 2`` per crossing, ``w = -ln(1 - a)``, so its rate is
+    ``c (sum_a |u_a| / D_a (w_lo + w_hi) / 2 + m)``. The simulator turns a reflected ray towards a
+    random (Lambertian) direction by the wall's scattering, so the directions mix: with the mean
+    scattering ``s`` the rates move towards their mean by ``1 - (1 - s)^4`` (the share of rays
+    scattered at least once by the 4th reflection, where the late part starts).
+    """
+    alpha, scattering = surface_coefficients(features)
+    loss = -torch.log1p(-alpha.clamp(max=0.999))  # (..., 6, 8)
+    per_axis = (loss[..., 0::2, :] + loss[..., 1::2, :]) / 2.0  # (..., 3, 8): x, y, z
+    crossings = directions / features[..., None, 0:3]  # (..., n, 3)
+    # + 1e-6 per wall crossing: rates that differ by direction even where no wall absorbs (the quadrature
+    # needs a spread), changing none by more than 1e-6 of the crossing rate
+    rates = SPEED_OF_SOUND * ((crossings @ (per_axis + 1e-6)).transpose(-1, -2)
+                              + _const(AIR_ABSORPTION, features)[:, None])
+    mixed = 1.0 - (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4  # (..., 1): broadband mean scattering
+    rates = rates + mixed[..., None] * (rates.mean(-1, keepdim=True) - rates)  # (..., 8, n)
+    return _gauss_quadrature(rates, n_nodes)
 
 
 def _image_indices(min_order: int, max_order: int) -> torch.Tensor:
@@ -154,12 +223,34 @@ def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int =
     return (images - receiver).square().sum(-1).sqrt(), n.abs().sum(-1)  # (vector_norm is slow here)
 
 
-def _image_energy(features: torch.Tensor, distance: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+def _image_energy(features: torch.Tensor, distance: torch.Tensor, order: torch.Tensor,
+                  reflection: torch.Tensor | None = None) -> torch.Tensor:
     """Energy per band ``(..., k, 8)`` of images at ``distance`` (..., k) of ``order`` ((k,) or (..., k)):
-    ``(1 - a_b)^order exp(-m_b d) / d^2``."""
-    alpha = band_absorption(features)
-    return ((1.0 - alpha[..., None, :]) ** order[..., None].to(features.dtype)
-            * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2)
+    ``(1 - a_b)^order exp(-m_b d) / d^2``, or with ``reflection`` ``(..., k, 8)`` (a material per
+    surface, :func:`image_reflection`) in place of ``(1 - a_b)^order``."""
+    if reflection is None:
+        alpha = band_absorption(features)
+        reflection = (1.0 - alpha[..., None, :]) ** order[..., None].to(features.dtype)
+    return reflection * torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2
+
+
+def image_reflection(features: torch.Tensor, min_order: int = 0, max_order: int = ISM_ORDER):
+    """What the walls leave of each image's energy per band, ``(..., k, 8)`` (images as in
+    :func:`image_distances`), in the surfaces layout; None in the paper's (``(1 - a)^order`` there).
+
+    Image ``n`` along an axis met the axis' upper wall ``ceil(n / 2)`` and its lower wall ``floor(n / 2)``
+    times (``n > 0``; the other way round for ``n < 0``). Each reflection keeps ``(1 - a)`` and, where any
+    surface scatters, ``(1 - s)``: the simulator leaves the scattered part to its rays.
+    """
+    if not has_surfaces(features):
+        return None
+    n = _image_indices(min_order, max_order).to(features.device)
+    upper = torch.where(n > 0, (n + 1) // 2, (-n) // 2)  # (k, 3) hits of east, north, ceiling
+    lower = n.abs() - upper  # hits of west, south, floor
+    hits = torch.stack([lower, upper], -1).flatten(-2).to(features.dtype)  # (k, 6): west, east, south, ...
+    alpha, scattering = surface_coefficients(features)
+    kept = (1.0 - alpha) * (1.0 - scattering) if bool((scattering > 0).any()) else 1.0 - alpha  # (..., 6, 8)
+    return (kept[..., None, :, :] ** hits[..., None]).prod(-2)  # (..., k, 8); 0^0 = 1: a wall not met
 
 
 def _samples_after(distance: torch.Tensor, direct: torch.Tensor, fs: float) -> torch.Tensor:
@@ -175,7 +266,7 @@ def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER)
     (the direct sound: ``exp(-m_b r) / r^2`` at sample 0).
     """
     distance, order = image_distances(features, 0, max_order)
-    energy = _image_energy(features, distance, order)
+    energy = _image_energy(features, distance, order, image_reflection(features, 0, max_order))
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
 
 
@@ -199,8 +290,11 @@ def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = IS
     """
     distance, order = image_distances(features, 0, max_order)
     distance, rank = distance.sort(-1)
+    reflection = image_reflection(features, 0, max_order)
+    if reflection is not None:
+        reflection = reflection.gather(-2, rank[..., None].expand(*rank.shape, reflection.shape[-1]))
     # band amplitudes, whitened by C = L L^T so that a_i^T C a_j = pulse_i . pulse_j
-    pulse = _image_energy(features, distance, order[rank]).sqrt() @ torch.linalg.cholesky(band_coupling(features))
+    pulse = _image_energy(features, distance, order[rank], reflection).sqrt() @ torch.linalg.cholesky(band_coupling(features))
     delay = distance * (SIM_FS / SPEED_OF_SOUND)  # samples at 48 kHz
     energy = pulse.square().sum(-1)
     cross = torch.zeros_like(energy)
@@ -270,7 +364,8 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     (:func:`octave_filter_coherence`; lags beyond it count 0).
     """
     distance, order = image_distances(features, 0, max_order)
-    amplitude = octave_band_energy(_image_energy(features, distance, order), weights).sqrt().transpose(1, 2)  # (b, 7, k)
+    energy = _image_energy(features, distance, order, image_reflection(features, 0, max_order))
+    amplitude = octave_band_energy(energy, weights).sqrt().transpose(1, 2)  # (b, 7, k)
     first, second = _image_pairs(distance.shape[-1], distance.device)
     lag = ((distance[:, first] - distance[:, second]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
     rho = coherence[:, lag.clamp(max=coherence.shape[-1] - 1)].transpose(0, 1)  # (b, 7, pairs); its last lag is 0

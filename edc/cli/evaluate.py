@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import hydra
+import numpy as np
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -18,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from edc.api import load
 from edc.cli.config import CONF_DIR, check, check_buildable
 from edc.cli.entry import entrypoint, task
+from edc.data.schema import LAYOUTS
 from edc.errors import EdcInputError
 from edc.io import now, read_json, update_metadata
 from edc.training import report
@@ -50,8 +53,10 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
     check_buildable({"data": trained["data"]}, str(ckpt_path))
     datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
     datamodule.setup("test")
-    raw, edcs, rows = datamodule.tensors(subset)
-    if outside := predictor.outside_training(datamodule.dataset.features.iloc[rows.numpy()]):
+    _, edcs, rows = datamodule.tensors(subset)
+    rooms = predictor.in_layout(datamodule.dataset.features.iloc[rows.numpy()], datamodule.dataset.source)
+    raw = torch.as_tensor(rooms[LAYOUTS[predictor.layout]].to_numpy(np.float32))  # as the model reads them
+    if outside := predictor.outside_training(rooms):
         print(f"warning: {outside}", file=sys.stderr)
     targets = targets or trained["targets"]
     metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir,

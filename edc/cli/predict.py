@@ -22,7 +22,7 @@ from edc.acoustics.iso3382 import OCTAVE_BANDS_HZ
 from edc.api import load
 from edc.cli.config import CONF_DIR
 from edc.cli.entry import entrypoint, task
-from edc.data.schema import FEATURES, paper_features
+from edc.data.schema import FEATURES
 from edc.data.validation import read_features, validate_features
 from edc.errors import EdcInputError
 from edc.io import atomic_paths
@@ -62,9 +62,9 @@ def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False, ma
     if not out:
         raise EdcInputError("out is not set. Fix: out=predictions.csv (the EDCs go to predictions.npy).")
     written = output_paths(out, plot)
-    frame = paper_features(read_features(features_csv, materials_file), features_csv) if features_csv \
-        else room_frame(room)
+    frame = read_features(features_csv, materials_file) if features_csv else room_frame(room)
     predictor = load(ckpt_path)
+    frame = predictor.in_layout(frame, str(features_csv or "room"))
     edcs, params = predictor.predict(frame, validated=True, warn=False)
     if outside := predictor.outside_training(frame):
         print(f"warning: {outside}", file=sys.stderr)

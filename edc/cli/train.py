@@ -34,7 +34,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from edc.api import upgrade
 from edc.cli import config as config_checks
 from edc.cli.entry import entrypoint, task
-from edc.data.schema import FEATURES
+from edc.data.schema import LAYOUTS
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
 from edc.io import atomic_path, now, read_json, try_lock, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, package_versions, process_identity
@@ -112,11 +112,11 @@ def requeued_checkpoint(run_dir: Path) -> str | None:
     return None
 
 
-def feature_ranges(raw: torch.Tensor) -> dict:
-    """``{feature: [min, max]}`` of the training rooms' raw features ``(n, 16)``, kept in the checkpoint so
-    that predict and evaluate can say when a room lies outside them."""
+def feature_ranges(raw: torch.Tensor, layout: str = "paper") -> dict:
+    """``{feature: [min, max]}`` of the training rooms' raw features ``(n, 16)`` (``(n, 93)`` in the surfaces
+    layout), kept in the checkpoint so that predict and evaluate can say when a room lies outside them."""
     low, high = raw.double().amin(0).tolist(), raw.double().amax(0).tolist()
-    return {name: [lo, hi] for name, lo, hi in zip(FEATURES, low, high)}
+    return {name: [lo, hi] for name, lo, hi in zip(LAYOUTS[layout], low, high)}
 
 
 def check_start_checkpoint(ckpt_path, module: pl.LightningModule, continuing: bool) -> None:
@@ -245,10 +245,10 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bo
     datamodule: EdcDataModule = instantiate(cfg.data)
     datamodule.setup("fit")
     module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs,
-                          datamodule.n_curves)
+                          datamodule.n_curves, datamodule.layout)
     training_rooms = datamodule.split("train")
     module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
-    module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows])
+    module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows], datamodule.layout)
     check_start_checkpoint(ckpt_path, module, continuing)
 
     asked = cfg.trainer.get("precision", "32-true")

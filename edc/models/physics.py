@@ -54,10 +54,13 @@ class PhysicsEDC(EdcNet):
         super().__init__()
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
-        n_in = self.N_GLOBAL + self.N_BAND + self.N_BANDS
+        # a material per surface (the surfaces layout): two more inputs per band, its mean scattering and
+        # how unevenly the three axes absorb
+        self.n_band = self.N_BAND + 2 * (n_features == room.N_SURFACE_FEATURES)
+        n_in = self.N_GLOBAL + self.n_band + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
         self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
-        self.residual_net = mlp(self.N_GLOBAL + self.N_BAND * self.N_BANDS, hidden, n_curves * n_knots, dropout)
+        self.residual_net = mlp(self.N_GLOBAL + self.n_band * self.N_BANDS, hidden, n_curves * n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
@@ -74,7 +77,8 @@ class PhysicsEDC(EdcNet):
             self.register_buffer("octave_coherence", torch.zeros(n_curves - 1, int(self.FILTER_COHERENCE_S * SIM_FS) + 1))
 
     def band_inputs(self, raw):
-        """Unscaled inputs ``(b, 8, 19)`` of the band MLP and the physics the forward pass needs."""
+        """Unscaled inputs ``(b, 8, 19)`` (21 for the surfaces layout) of the band MLP and the physics the
+        forward pass needs."""
         volume, surface, distance = room.geometry(raw)
         decay = room.reverberation_time(raw, "eyring")  # (b, 8)
         arrival_4 = room.first_arrival(raw, ISM_ORDER + 1)
@@ -88,6 +92,8 @@ class PhysicsEDC(EdcNet):
                             (air * mean_free_path[:, None]).log(), decay.log(),
                             (ism.sum(1) * distance[:, None] ** 2).log(),  # all images, then those from 20 ms
                             ((ism * (sample >= early)[..., None]).sum(1) * distance[:, None] ** 2 + 1e-9).log()], -1)
+        if self.n_band > self.N_BAND:
+            band = torch.cat([band, room.band_scattering(raw)[..., None], axis_imbalance(raw)[..., None]], -1)
         onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
         inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
         return inputs, decay, volume, distance, arrival_4
@@ -129,7 +135,8 @@ class PhysicsEDC(EdcNet):
         rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
         # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
-        log_energy = (torch.log(weights * level)[..., None] + shares.log()[:, None, :]
+        shares = shares if shares.dim() == 3 else shares[:, None, :]  # per band in the surfaces layout
+        log_energy = (torch.log(weights * level)[..., None] + shares.log()
                       - rates * (distance / SPEED_OF_SOUND)[:, None, None])
         sample, images = room.coherent_image_energy(raw.float(), self.fs)
         hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
@@ -140,7 +147,7 @@ class PhysicsEDC(EdcNet):
         prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
         decrements = -torch.diff(prior, dim=-1)
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
-        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.N_BAND].flatten(1)
+        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
         knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
         correction = knots.view(len(raw), self.n_curves, -1) @ self.knots.T  # (b, C, n - 1)
         level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
@@ -191,6 +198,15 @@ class PhysicsEDC(EdcNet):
         channels = coarse if per_band else coarse[:, None]
         tail = F.interpolate(channels, size=self.n_out - n_fine, mode="linear", align_corners=True)
         return torch.cat([fine, (tail if per_band else tail[:, 0]).exp()], -1)
+
+
+def axis_imbalance(raw: torch.Tensor) -> torch.Tensor:
+    """``log(max / mean)`` over the x, y, z axes of the absorption exponent a ray loses crossing the room
+    (``-ln(1 - a)`` of the axis' two walls, averaged), ``(b, 8)``: 0 where every axis absorbs alike."""
+    alpha, _ = room.surface_coefficients(raw)
+    loss = -torch.log1p(-alpha.clamp(max=0.999))
+    per_axis = (loss[..., 0::2, :] + loss[..., 1::2, :]) / 2.0  # (b, 3, 8)
+    return torch.log((per_axis.amax(-2) + 1e-6) / (per_axis.mean(-2) + 1e-6))  # 0, not NaN, where none absorbs
 
 
 def _knot_matrix(n_out: int, fs: float, n_knots: int, early_ms: float, early_step_ms: float) -> torch.Tensor:

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from edc.acoustics.decay_curves import n_samples
 from edc.data.layouts import RoomDataset, load_dataset
-from edc.data.schema import FEATURES, paper_features
+from edc.data.schema import LAYOUTS, layout_of
 from edc.data.splits import split_rows
 from edc.errors import EdcInputError
 
@@ -125,8 +125,8 @@ class EdcDataModule(pl.LightningDataModule):
                              None, self.dataset.edc_fs, self.dataset.source)
         self.rows = rows
         self.splits = {k: rows[v] for k, v in split_rows(subset, self.split_seed, self.split_by).items()}
-        rooms = paper_features(self.dataset.features, self.dataset.source)
-        self.features = torch.as_tensor(rooms[FEATURES].to_numpy(np.float32))
+        self.layout = layout_of(self.dataset.features.columns)  # paper (16 columns) or surfaces (93)
+        self.features = torch.as_tensor(self.dataset.features[LAYOUTS[self.layout]].to_numpy(np.float32))
 
     def _bands(self) -> bool:
         if self.asked_bands and not self.dataset.has_bands:

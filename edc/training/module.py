@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from edc.data.schema import FEATURES
+from edc.data.schema import LAYOUTS
 from edc.models import Surrogate, build_surrogate
 from edc.training.losses import LossContext
 
@@ -97,13 +97,14 @@ class EdcModule(Surrogate, pl.LightningModule):
         checkpoint["edc_config"] = self.config
 
 
-def build_module(config: dict, n_samples: int, fs: float, n_curves: int = 1) -> EdcModule:
+def build_module(config: dict, n_samples: int, fs: float, n_curves: int = 1, layout: str = "paper") -> EdcModule:
     """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler; the
-    network predicts ``n_curves`` curves (1: broadband; 8: broadband and the 7 octave bands)."""
+    network predicts ``n_curves`` curves (1: broadband; 8: broadband and the 7 octave bands) from rooms in
+    ``layout`` (``paper``: 16 columns; ``surfaces``: a material per surface, 93)."""
     model = config["model"]
     loss = instantiate({k: v for k, v in config["loss"].items() if k not in ("name", "broadband_weight")})
-    config = {**config, "data": {**config["data"], "bands": n_curves > 1}}  # what the checkpoint predicts
-    return EdcModule(build_surrogate(model, len(FEATURES), n_samples, fs, n_curves), loss,
+    config = {**config, "data": {**config["data"], "bands": n_curves > 1}, "feature_layout": layout}  # what it reads
+    return EdcModule(build_surrogate(model, len(LAYOUTS[layout]), n_samples, fs, n_curves), loss,
                      optimizer=instantiate(model["optimizer"]),
                      scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config,
                      broadband_weight=config["loss"].get("broadband_weight", 1.0))

@@ -108,7 +108,8 @@ def plot_bands(out_dir, pred: np.ndarray, target: np.ndarray, fs: float, ids, fl
     out_dir = Path(out_dir)
     predicted, expected = band_parameters(pred[:, 1:], fs), band_parameters(target[:, 1:], fs)
     error = np.abs(predicted["t20_1000"] - expected["t20_1000"])
-    picks = list(np.argsort(np.nan_to_num(error))[[len(error) // 4, len(error) // 2]]) + [int(np.nanargmax(error))]
+    error = np.nan_to_num(error, nan=-1.0)  # an undefined T20 (the curve ends above -25 dB) ranks last
+    picks = list(np.argsort(error)[[len(error) // 4, len(error) // 2]]) + [int(np.argmax(error))]
     picks = picks[:n_rooms] if len(error) >= n_rooms else list(range(len(error)))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     x = np.arange(len(OCTAVE_BANDS_HZ))
