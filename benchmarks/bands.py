@@ -8,6 +8,9 @@ material per surface (split by rows and by geometry) and 300 new ones with new m
     python benchmarks/bands.py --table-only
     python benchmarks/bands.py --suite rooms      # the realistic rooms: results/rooms.md
 
+A model whose run dir under ``--work`` holds a completed run of the same epoch budget is not trained
+again (an interrupted benchmark goes on where it stopped).
+
 Each model is trained with ``edc.cli.train.train`` on ``data/paper6000_bands`` on both splits; the
 random-split checkpoint is also evaluated on ``data/offgrid300``. The noise floor of each benchmark is
 measured on 200 of its test rooms simulated a second time (docs/data.md): another seed for the random
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +55,10 @@ MODELS = {  # name: (overrides, epoch budget): the default model its experiment'
     "hybrid_v2": (["data=paper6000_bands", "model=hybrid_v2", "loss=weighted_edc"], 10),
 }
 SUITES = {  # the datasets of each benchmark (benchmarks/datasets.py), the curves' length, the models
-    "paper": {"train": "paper6000_bands", "offgrid": "offgrid300", "duration": 2.0, "models": MODELS,
+    "paper": {"train": "paper6000_bands", "offgrid": "offgrid300", "offgrid_from": "rows", "duration": 2.0,
+              "models": MODELS,
               "floors": {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}},
-    "rooms": {"train": "rooms3000", "offgrid": "rooms-offgrid300", "duration": 3.0,
+    "rooms": {"train": "rooms3000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
               "models": {"physics": (["experiment=rooms_best"], 120)},
               "floors": {"rows": "rooms-floor-rows", "configuration": "rooms-floor-configuration",
                          "offgrid": "rooms-floor-offgrid"}},
@@ -110,10 +113,14 @@ def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid
         cfg = compose("train", overrides=[*overrides, f"data.path={DATA / SUITE['train']}", f"data.split_by={split_by}",
                                           "trainer=cpu", "~callbacks.progress_bar", f"trainer.max_epochs={epochs}"])
     run_dir = work / f"{name}-{split_by}"
-    t0 = time.perf_counter()
-    metrics = train(cfg, run_dir)
+    done = json.loads((run_dir / "metadata.json").read_text()) if (run_dir / "metadata.json").is_file() else {}
+    if done.get("status") == "completed" and done["training_config"]["max_epochs"] == epochs:  # resumed benchmark
+        metrics = {"status": "completed", **json.loads((run_dir / "metrics.json").read_text())}
+    else:
+        metrics = train(cfg, run_dir)
     meta = json.loads((run_dir / "metadata.json").read_text())
-    common = {"model": name, "parameters": meta["parameter_count"], "train_s": time.perf_counter() - t0,
+    common = {"model": name, "parameters": meta["parameter_count"],
+              "train_s": 60.0 * meta["training_config"]["duration_minutes"],
               "epochs": meta["training_config"]["actual_epochs"], "budget": epochs, "status": metrics["status"]}
     rows = [{**common, "benchmark": split_by, **metrics}]
     if offgrid:
@@ -125,7 +132,7 @@ def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid
 
 def eyring_rows() -> list[dict]:
     rows = []
-    for benchmark, split_by in (("rows", "rows"), ("configuration", "configuration"), ("offgrid", "rows")):
+    for benchmark, split_by in (("rows", "rows"), ("configuration", "configuration"), ("offgrid", "rows")):  # offgrid: all
         dm = EdcDataModule(layout="compact", path=str(DATA / originals(benchmark)), split_by=split_by,
                            duration=SUITE["duration"])
         dm.setup()
@@ -154,7 +161,8 @@ def table(floors: dict, command: str) -> None:
     rows = [json.loads(p.read_text()) for p in sorted(row_dir().glob("*.json"))]
     order, names = ["rows", "configuration", "offgrid"], ["eyring", *SUITE["models"]]
     rows.sort(key=lambda r: (order.index(r["benchmark"]), names.index(r["model"])))
-    label = {"rows": "random", "configuration": "configuration", "offgrid": "off-grid"}
+    label = {"rows": "random", "configuration": "configuration" if SUITE is SUITES["paper"] else "unseen geometry",
+             "offgrid": "off-grid" if SUITE is SUITES["paper"] else "new rooms, new materials"}
     columns = ["benchmark", "model", "parameter", *CURVES, "mean ratio (7 bands)"]
     body = []
     for benchmark in order:
@@ -173,8 +181,8 @@ def table(floors: dict, command: str) -> None:
     report(name, f"Per-band accuracy{what}: MAE (its ratio to the noise floor of the same rooms)", columns, body, command,
            "Floors (first row of each benchmark): mean |difference| / sqrt(2) between two simulations of 200 of "
            "its test rooms (random split: another seed; configuration split and off-grid rooms: another seed "
-           "and ray set, docs/data.md). MAE over all test rooms (off-grid: all 300, with the random-split "
-           "checkpoint). Eyring: Barron's EDC with Eyring's decay per octave, air absorption included. "
+           "and ray set, docs/data.md). MAE over all test rooms (off-grid: all 300, with the "
+           f"{'random' if SUITE['offgrid_from'] == 'rows' else 'geometry'}-split checkpoint). Eyring: Barron's EDC with Eyring's decay per octave, air absorption included. "
            "Epochs: run / budget (early stopping may end a run sooner); p: parameters.")
 
 
@@ -187,9 +195,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epoch budget")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--table-only", action="store_true")
-    parser.add_argument("--work", default="outputs/benchmark-bands")
+    parser.add_argument("--work", default=None, help="run dirs (default: outputs/benchmark-bands, or -rooms)")
     args = parser.parse_args()
     SUITE = SUITES[args.suite]
+    work = Path(args.work or ("outputs/benchmark-bands" if args.suite == "paper" else "outputs/benchmark-rooms"))
     models = args.models or list(SUITE["models"])
     needed = [*SUITE["floors"].values(), SUITE["train"], SUITE["offgrid"]]
     missing = [n for n in needed if not (DATA / n / "band_edcs.npy").is_file()]
@@ -206,7 +215,7 @@ def main():
             save(eyring_rows())
         for split_by in args.splits:
             for name in models:
-                save(model_rows(name, split_by, Path(args.work), args.epochs, offgrid=split_by == "rows"))
+                save(model_rows(name, split_by, work, args.epochs, offgrid=split_by == SUITE["offgrid_from"]))
     table(floors, "python benchmarks/bands.py" + (f" --suite {args.suite}" if args.suite != "paper" else "")
           + (f" --epochs {args.epochs}" if args.epochs else ""))
 

@@ -327,3 +327,18 @@ def test_evaluate_scores_a_surfaces_model_and_refuses_nothing(surfaces_run, tmp_
     trained = json.loads((surfaces_run / "run" / "metrics.json").read_text())
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert evaluated["t20_1000_mae"] == pytest.approx(trained["t20_1000_mae"], rel=1e-5)
+
+
+@pytest.mark.unit
+def test_a_fully_absorbing_surface_leaves_every_gradient_finite():
+    from edc.models.physics import PhysicsEDC
+
+    rooms = validate_features(pd.DataFrame([surfaces_row(0), {**surfaces_row(1), **{c: 1.0 for c in
+                                                               absorption_columns("ceiling")}}]), "s")
+    raw = torch.as_tensor(rooms[SURFACE_FEATURES].to_numpy(np.float32))
+    model = PhysicsEDC(93, 500, 1000.0, n_curves=8)
+    model.fit_features(raw)
+    for parameter in model.parameters():  # the corrections start at 0; give them some weight
+        torch.nn.init.normal_(parameter, std=0.01)
+    model(None, raw).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

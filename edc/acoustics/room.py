@@ -365,7 +365,8 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     """
     distance, order = image_distances(features, 0, max_order)
     energy = _image_energy(features, distance, order, image_reflection(features, 0, max_order))
-    amplitude = octave_band_energy(energy, weights).sqrt().transpose(1, 2)  # (b, 7, k)
+    # (b, 7, k); floored: an image a fully absorbing wall removed has no amplitude, and sqrt(0) no gradient
+    amplitude = octave_band_energy(energy, weights).clamp(min=1e-30).sqrt().transpose(1, 2)
     first, second = _image_pairs(distance.shape[-1], distance.device)
     lag = ((distance[:, first] - distance[:, second]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
     rho = coherence[:, lag.clamp(max=coherence.shape[-1] - 1)].transpose(0, 1)  # (b, 7, pairs); its last lag is 0
