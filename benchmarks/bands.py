@@ -130,9 +130,11 @@ def model_rows(name: str, split_by: str, work: Path, epochs: int | None, offgrid
     return rows
 
 
-def eyring_rows() -> list[dict]:
+def eyring_rows(benchmarks) -> list[dict]:
     rows = []
     for benchmark, split_by in (("rows", "rows"), ("configuration", "configuration"), ("offgrid", "rows")):  # offgrid: all
+        if benchmark not in benchmarks:
+            continue
         dm = EdcDataModule(layout="compact", path=str(DATA / originals(benchmark)), split_by=split_by,
                            duration=SUITE["duration"])
         dm.setup()
@@ -159,7 +161,7 @@ def key(name: str, curve: str) -> str:
 
 def table(floors: dict, command: str) -> None:
     rows = [json.loads(p.read_text()) for p in sorted(row_dir().glob("*.json"))]
-    order, names = ["rows", "configuration", "offgrid"], ["eyring", *SUITE["models"]]
+    order, names = [b for b in ("rows", "configuration", "offgrid") if b in floors], ["eyring", *SUITE["models"]]
     rows.sort(key=lambda r: (order.index(r["benchmark"]), names.index(r["model"])))
     label = {"rows": "random", "configuration": "configuration" if SUITE is SUITES["paper"] else "unseen geometry",
              "offgrid": "off-grid" if SUITE is SUITES["paper"] else "new rooms, new materials"}
@@ -192,6 +194,8 @@ def main():
     parser.add_argument("--suite", default="paper", choices=list(SUITES))
     parser.add_argument("--models", nargs="+", default=None, choices=list(MODELS), help="default: the suite's")
     parser.add_argument("--splits", nargs="+", default=["rows", "configuration"], choices=["rows", "configuration"])
+    parser.add_argument("--benchmarks", nargs="+", default=["rows", "configuration", "offgrid"],
+                        choices=["rows", "configuration", "offgrid"], help="test sets in the table (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="override every model's epoch budget")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--table-only", action="store_true")
@@ -200,7 +204,8 @@ def main():
     SUITE = SUITES[args.suite]
     work = Path(args.work or ("outputs/benchmark-bands" if args.suite == "paper" else "outputs/benchmark-rooms"))
     models = args.models or list(SUITE["models"])
-    needed = [*SUITE["floors"].values(), SUITE["train"], SUITE["offgrid"]]
+    benchmarks = [b for b in args.benchmarks if b in SUITE["floors"]]
+    needed = [SUITE["train"], *(SUITE["floors"][b] for b in benchmarks)] + [SUITE["offgrid"]] * ("offgrid" in benchmarks)
     missing = [n for n in needed if not (DATA / n / "band_edcs.npy").is_file()]
     saved = RESULTS / ("noise-floors.json" if args.suite == "paper" else f"noise-floors-{args.suite}.json")
     if missing and not (args.table_only and saved.is_file()):
@@ -208,16 +213,16 @@ def main():
     if missing:  # --table-only on a machine without the data: the floors measured with it
         floors = json.loads(saved.read_text())
     else:
-        floors = {benchmark: noise_floor(benchmark) for benchmark in SUITE["floors"]}
+        floors = {benchmark: noise_floor(benchmark) for benchmark in benchmarks}
         saved.write_text(json.dumps(floors, indent=1))
     if not args.table_only:
         if not args.no_baselines:
-            save(eyring_rows())
+            save(eyring_rows(benchmarks))
         for split_by in args.splits:
             for name in models:
-                save(model_rows(name, split_by, work, args.epochs, offgrid=split_by == SUITE["offgrid_from"]))
-    table(floors, "python benchmarks/bands.py" + (f" --suite {args.suite}" if args.suite != "paper" else "")
-          + (f" --epochs {args.epochs}" if args.epochs else ""))
+                save(model_rows(name, split_by, work, args.epochs,
+                                offgrid=split_by == SUITE["offgrid_from"] and "offgrid" in benchmarks))
+    table(floors, " ".join(["python benchmarks/bands.py", *(a for a in sys.argv[1:] if a != "--table-only")]))
 
 
 if __name__ == "__main__":

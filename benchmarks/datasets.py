@@ -1,6 +1,6 @@
 """Build the benchmark datasets under ``data/`` (kept out of git): one command, resumable.
 
-    python benchmarks/datasets.py                    # all of them: 70 to 100 minutes on 2 cores (by machine)
+    python benchmarks/datasets.py                    # all of them: 2 to 3 hours on 2 cores (by machine)
     python benchmarks/datasets.py --only offgrid300  # one of them
     python benchmarks/datasets.py --only rooms3000 rooms-offgrid300 rooms-floor-rows rooms-floor-configuration \
         rooms-floor-offgrid                          # the realistic rooms (a material per surface)
