@@ -181,6 +181,7 @@ def test_materials_command_lists_the_database_and_a_users_file(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_generate_simulates_named_materials_into_a_numeric_surfaces_dataset(tmp_path):
     rooms = pd.DataFrame([{**surfaces_row(1), "seed": 11},
                           {"ID": "named", **GEOMETRY, "walls_material": "panel_fabric_covered_6pcf",
@@ -253,6 +254,7 @@ def test_the_sampler_caps_eyring_time_by_redrawing_materials():
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_generate_draws_realistic_rooms_and_keeps_their_whole_decay(tmp_path):
     run = subprocess.run([sys.executable, "-m", "edc.generate", "sampler=rooms", "n_rooms=2", "sampler.volume=[20,80]",
                           f"out_dir={tmp_path / 'out'}", "workers=1", f"hydra.run.dir={tmp_path / 'h'}"],
