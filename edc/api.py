@@ -94,9 +94,10 @@ class Predictor:
         """Curves ``(n, C, n_samples)`` (linear energy at ``fs`` Hz; C = 8: broadband, then 125 Hz to 8 kHz;
         C = 1: broadband) and a DataFrame ``ID, EDT, T20, T30, C50, C80, D50`` (broadband) and, for a band
         model, the same per band ``EDT_125 ... D50_8000`` with ``EDT_mid``, ``T20_mid`` (s, dB, a fraction
-        for D; NaN where undefined). ``validated``: the table was checked already; ``warn``: a warning
+        for D; NaN where undefined). ``validated``: the table was checked and put in the model's layout
+        already (:meth:`in_layout`); ``warn``: a warning
         (:meth:`outside_training`) for rooms outside the training ranges."""
-        rooms = self.in_layout(features, source) if validated else self._rooms(features, source)
+        rooms = features if validated else self._rooms(features, source)
         if warn and (outside := self.outside_training(rooms)):
             warnings.warn(outside, stacklevel=2)
         curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[LAYOUTS[self.layout]].to_numpy(np.float32)))

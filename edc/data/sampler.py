@@ -138,16 +138,15 @@ def sample_surface_rooms(n_rooms: int, seed: int = 0, ranges: RoomsRanges = Room
 
 def eyring_times(dims, absorption: np.ndarray) -> np.ndarray:
     """Eyring's reverberation time (s) per band, ``(7,)``, of an ``L x W x H`` m room with ``absorption``
-    ``(6, 7)`` per surface (west, east, south, north, floor, ceiling), the area-weighted mean, with air."""
-    from edc.acoustics.room import AIR_ABSORPTION, DECAY_60_DB
-    from edc.acoustics.simulate import SPEED_OF_SOUND
+    ``(6, 7)`` per surface (west, east, south, north, floor, ceiling): the physics model's
+    (:func:`edc.acoustics.room.reverberation_time`, area-weighted mean absorption, with air)."""
+    import torch
 
-    length, width, height = dims
-    areas = np.array([width * height] * 2 + [length * height] * 2 + [length * width] * 2)
-    volume, surface = length * width * height, areas.sum()
-    mean = np.clip(areas @ absorption / surface, 0.0, 0.999)
-    total = -surface * np.log1p(-mean) + 4.0 * np.asarray(AIR_ABSORPTION[:7]) * volume
-    return 4.0 * DECAY_60_DB * volume / (SPEED_OF_SOUND * total)
+    from edc.acoustics.room import reverberation_time
+
+    per_surface = np.concatenate([absorption, np.zeros_like(absorption)], axis=1).ravel()  # scattering plays no part
+    features = np.concatenate([dims, np.zeros(6), per_surface])  # positions play no part either
+    return reverberation_time(torch.as_tensor(features, dtype=torch.float64), "eyring")[:7].numpy()
 
 
 def _dimensions(rng, ranges: RoomsRanges) -> np.ndarray:
