@@ -15,6 +15,7 @@ import torch
 
 from edc.acoustics.decay_curves import n_samples
 from edc.acoustics.iso3382 import parameter_columns
+from edc.acoustics.rir import room_rir
 from edc.data.schema import FEATURES, LAYOUTS, OPTIONAL_COLUMNS, layout_of, paper_features, to_surfaces
 from edc.data.validation import validate_features
 from edc.errors import EdcInputError, describe_rows
@@ -102,6 +103,23 @@ class Predictor:
             warnings.warn(outside, stacklevel=2)
         curves = predict_in_batches(self.surrogate, torch.as_tensor(rooms[LAYOUTS[self.layout]].to_numpy(np.float32)))
         return curves, pd.DataFrame({"ID": rooms["ID"].tolist(), **parameter_columns(curves, self.fs)})
+
+
+    def rir(self, features: pd.DataFrame, source: str = "features", seed: int = 0,
+            validated: bool = False) -> list[np.ndarray]:
+        """Room impulse responses of the rooms, one ``(n,)`` float64 array at 48 kHz each (relative to a unit
+        white pulse at 1 m; :func:`edc.acoustics.rir.room_rir`): the image sources and a noise that follows
+        the predicted octave-band curves at the model's band levels (:meth:`Surrogate.band_energies`).
+        ``seed`` seeds every room's noise: the same room always sounds the same. ``validated`` as in
+        :meth:`predict`."""
+        if self.surrogate.n_curves == 1:
+            raise EdcInputError("this checkpoint predicts the broadband curve only, and an RIR is built from "
+                                "the octave-band curves. Fix: use a checkpoint trained on band curves (e.g. data=paper6000_bands, data=rooms3000).")
+        rooms = features if validated else self._rooms(features, source)
+        curves, _ = self.predict(rooms, validated=True, warn=False)
+        raw = rooms[LAYOUTS[self.layout]].to_numpy(np.float64)
+        energies = self.surrogate.band_energies(torch.as_tensor(raw, dtype=torch.float32)).numpy()
+        return [room_rir(row, bands, self.fs, energy, seed) for row, bands, energy in zip(raw, curves[:, 1:], energies)]
 
 
 def read_checkpoint(path) -> dict:

@@ -1,4 +1,5 @@
 """The generator: the paper's EDCs bit for bit, resume after kill -9, corrupt chunks, sampler."""
+import json
 import os
 import signal
 import subprocess
@@ -91,6 +92,27 @@ def test_generate_writes_the_reference_parameters_of_its_curves(tmp_path):
         for name in ("edt", "t20", "c50"):
             np.testing.assert_allclose(params[name.upper() + column], np.ravel(reference[name]), rtol=1e-6,
                                        err_msg=name + column)
+
+
+def test_keep_rir_writes_each_rooms_rir_under_its_id(tmp_path):
+    """simulation.keep_rir=true: rirs.npz holds the simulated RIRs by room ID; each one's curves, computed
+    again from it, are the stored curves (the oracle: the curve definition of docs/data.md)."""
+    from edc.acoustics import energy_decay_curve
+
+    out = tmp_path / "out"
+    generate("n_rooms=2", "workers=1", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'h'}",
+             "sampler.absorption=[0.5,0.85]", "simulation.keep_rir=true")
+    data = load_compact(out)
+    assert "rirs.npz" in json.loads((out / "meta.json").read_text())["rirs"]
+    with np.load(out / "rirs.npz") as rirs:
+        assert sorted(rirs.files) == sorted(data.ids)
+        for i, room_id in enumerate(data.ids):
+            rir = rirs[room_id]
+            assert rir.dtype == np.float32 and rir.ndim == 1
+            np.testing.assert_allclose(energy_decay_curve(rir.astype(np.float64), 48000, 2.0)[::48], data.edcs[i],
+                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(energy_decay_curve(rir.astype(np.float64), 48000, 2.0, octave_bands=True)[:, ::48],
+                                       data.band_edcs[i], rtol=1e-4, atol=1e-7)
 
 
 def test_shards_through_a_launcher_then_merge(tmp_path):

@@ -83,6 +83,17 @@ def test_reverberation_time_closed_form():
     assert closed_form.BAND_ENERGY[-1] > 0.5 and sum(closed_form.BAND_ENERGY) == pytest.approx(1.0)
 
 
+def test_barron_band_energy_is_direct_plus_reverberant_per_band():
+    """Barron's revised theory, written out in numpy: per simulated band 1/r^2 exp(-m r) + 312 T/V
+    exp(-13.82 r / (c T)) at Eyring's T, the bands' shares of a white pulse, through the octave leakage."""
+    room = torch.tensor(ROOMS[2], dtype=torch.float64)  # a = 0.05 everywhere
+    volume, r = 3.2 * 3.7 * 2.6, float(closed_form.geometry(room)[2])
+    air, decay = np.array(closed_form.AIR_ABSORPTION), closed_form.reverberation_time(room, "eyring").numpy()
+    per_band = np.exp(-air * r) / r**2 + 312.0 * decay / volume * np.exp(-13.8155 * r / (343.0 * decay))
+    expected = np.array(closed_form.OCTAVE_LEAKAGE) @ (per_band * np.array(closed_form.BAND_ENERGY))
+    np.testing.assert_allclose(closed_form.barron_band_energy(room).numpy(), expected, rtol=1e-4)
+
+
 def _unit_pulse_per_band(box, n=16384):
     """``(8, n)`` the simulator's unit pulse at sample n // 2, one row per band filter."""
     pulse = np.zeros(n, np.float32)

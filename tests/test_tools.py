@@ -1,8 +1,10 @@
 """compare, monitor and gpu on real run dirs made by short trainings."""
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +127,19 @@ def test_monitor_once_shows_every_job(sweep_dir, capsys):
     assert monitor.job_state(sweep_dir / "diverged")["state"] == "diverged"
     assert monitor.job_state(sweep_dir / "corrupted")["state"] == "corrupted"
     assert "completed" in capsys.readouterr().out
+
+
+@pytest.mark.unit
+def test_monitor_picks_the_newest_training_sweep_not_a_newer_generate_one(tmp_path):
+    """Sweep dirs as Hydra writes them (multirun.yaml names the job): the generate sweep is newer."""
+    for job, age in (("train", 100), ("train", 50), ("generate", 0)):
+        sweep = tmp_path / job / f"{age}"
+        sweep.mkdir(parents=True)
+        (sweep / "multirun.yaml").write_text(f"hydra:\n  job:\n    name: {job}\n")
+        os.utime(sweep, (time.time() - age, time.time() - age))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "multirun.yaml").write_text("hydra: [unclosed")
+    assert monitor.newest_sweep(tmp_path) == tmp_path / "train" / "50"
 
 
 def test_monitor_exits_when_all_jobs_ended(sweep_dir):

@@ -180,10 +180,18 @@ def test_evaluate_reproduces_train_metrics(trained_run, tmp_path):
 
 
 @pytest.mark.integration
-def test_evaluate_all_scores_every_room_of_a_subsampled_run(small_compact, tmp_path):
+def test_evaluate_all_scores_every_room_of_a_subsampled_run(small_compact, tmp_path, capsys):
+    """... and warns that 24 of them (80 % of the 30 the run used) are its own training and validation rooms;
+    its test split gets no warning."""
     train(tiny(small_compact, "model=mlp", "loss=mse", "data.max_samples=30"), tmp_path / "run")
+    capsys.readouterr()
     every = evaluate(tmp_path / "run" / "checkpoints" / "best.ckpt", None, "all", tmp_path / "all")
     assert every["n_rooms"] == 60, "subset=all means every row, whatever the training run subsampled"
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    seen = len(splits["train"]) + len(splits["val"])
+    assert f"warning: {seen} of the 60 rooms scored are ones this model was trained or validated on" in capsys.readouterr().err
+    evaluate(tmp_path / "run" / "checkpoints" / "best.ckpt", None, "test", tmp_path / "test")
+    assert "trained or validated on" not in capsys.readouterr().err
 
 
 @pytest.mark.integration
@@ -346,6 +354,46 @@ def test_data_with_bands_trains_per_band_and_reports_every_band(band_run, tmp_pa
     np.testing.assert_allclose(params["T20_1000"], acoustics.t20(curves[:, 4].astype(np.float64), 1000), rtol=1e-9)
     ranked = compare.rank(compare.collect([run_dir]), "t20_1000_mae", top=None)
     assert ranked.t20_1000_mae.iloc[0] == pytest.approx(metrics["t20_1000_mae"])
+
+
+@pytest.mark.integration
+def test_predict_writes_each_rooms_rir_and_the_dry_sound_through_it(band_run, tmp_path):
+    """rir=true: one 48 kHz WAV per room, named by its ID, whose samples are the API's RIR times the scale in
+    scaling.csv; convolve=: the dry file through each RIR (a full linear convolution, numpy's as the oracle)."""
+    from edc.acoustics.wav import read_wav, write_wav
+
+    ckpt = band_run[0] / "checkpoints" / "best.ckpt"
+    rooms = pd.DataFrame([["lab", *HAND_MADE], ["lab/2", *HAND_MADE[:9], *[0.5] * 7]], columns=["ID"] + edc.data.FEATURES)
+    rooms.to_csv(tmp_path / "rooms.csv", index=False)
+    dry = np.zeros(960)
+    dry[[10, 500]] = [0.8, -0.4]
+    write_wav(tmp_path / "dry.wav", dry, 48000)
+    predict(ckpt, tmp_path / "p.csv", features_csv=tmp_path / "rooms.csv", rir=True, convolve=tmp_path / "dry.wav")
+    scaling = pd.read_csv(tmp_path / "p_rir" / "scaling.csv")
+    assert list(scaling.file) == ["lab.wav", "lab_2.wav", "lab_convolved.wav", "lab_2_convolved.wav"]
+    rirs = edc.load(ckpt).rir(rooms)
+    dry_read, _ = read_wav(tmp_path / "dry.wav")
+    for row in scaling.itertuples():
+        samples, fs = read_wav(tmp_path / "p_rir" / row.file)
+        rir = rirs[0 if row.ID == "lab" else 1]
+        expected = np.convolve(dry_read, rir) if "convolved" in row.file else rir
+        assert fs == 48000 and np.abs(samples).max() == pytest.approx(10 ** (-1 / 20), abs=1e-6)
+        np.testing.assert_allclose(samples / row.scale, expected, atol=1.0 / row.scale / 2 ** 23 + 1e-12)
+
+
+@pytest.mark.integration
+def test_rir_refuses_what_it_cannot_make_and_writes_nothing(band_run, trained_run, tmp_path):
+    from edc.acoustics.wav import write_wav
+
+    write_wav(tmp_path / "cd.wav", np.ones(441), 44100)
+    cases = [(trained_run[0], {"rir": True}, "broadband curve only"),
+             (band_run[0], {"convolve": tmp_path / "cd.wav"}, "add rir=true"),
+             (band_run[0], {"rir": True, "convolve": tmp_path / "cd.wav"}, "resample the dry file to 48000 Hz"),
+             (band_run[0], {"rir": True, "convolve": tmp_path / "none.wav"}, "file not found")]
+    for run_dir, options, message in cases:
+        with pytest.raises(EdcInputError, match=message):
+            predict(run_dir / "checkpoints" / "best.ckpt", tmp_path / "p.csv", room=HAND_MADE, **options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cd.wav"]
 
 
 @pytest.mark.integration

@@ -66,13 +66,19 @@ def octave_filter_bank(fs: float):
                                                     order=FILTER_ORDER)
 
 
-def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
-    """``(..., 7, n)`` squared octave-band RIRs (:func:`octave_filter_bank` on the whole RIR)."""
+def octave_filtered_energy(rir: np.ndarray, fs: float) -> np.ndarray:
+    """``(..., 7, n)`` float64: the squared octave bands of RIRs ``(..., n)`` (:func:`octave_filter_bank`
+    on the whole RIR, from sample 0)."""
     import pyfar
 
-    h = rir.detach().cpu().numpy().astype(np.float64)
+    h = np.asarray(rir, dtype=np.float64)
     lead, n = h.shape[:-1], h.shape[-1]
     bands = octave_filter_bank(fs).process(pyfar.Signal(h.reshape(-1, n), int(fs))).time  # (7, m, n)
     bands = np.moveaxis(bands, 0, 1).reshape(*lead, len(OCTAVE_BANDS_HZ), n)
-    filtered = torch.as_tensor(bands, dtype=rir.dtype, device=rir.device)
-    return filtered * filtered
+    return bands * bands
+
+
+def _octave_band_energy(rir: torch.Tensor, fs: float) -> torch.Tensor:
+    """:func:`octave_filtered_energy` of a tensor, in its dtype and device."""
+    energy = octave_filtered_energy(rir.detach().cpu().numpy(), fs)
+    return torch.as_tensor(energy, dtype=rir.dtype, device=rir.device)

@@ -346,6 +346,17 @@ def barron_edc(features: torch.Tensor, fs: float, n_samples: int, formula: str =
     return energy / energy[..., :1]
 
 
+def barron_band_energy(features: torch.Tensor) -> torch.Tensor:
+    """``(..., 7)``: the whole energy of each octave (:func:`octave_band_energy`, relative to 1/r^2) by
+    Barron's revised theory per simulated band: the direct sound ``exp(-m_b r) / r^2`` and the reflected
+    ``312 T_b / V exp(-13.82 r / (c T_b))`` (Eyring's T), with the simulator bands' shares of a pulse."""
+    volume, _, distance = geometry(features)
+    decay = reverberation_time(features, "eyring")  # (..., 8)
+    direct = torch.exp(-_const(AIR_ABSORPTION, features) * distance[..., None]) / distance[..., None] ** 2
+    reflected = 312.0 * decay / volume[..., None] * torch.exp(-DECAY_60_DB * distance[..., None] / (SPEED_OF_SOUND * decay))
+    return octave_band_energy(direct + reflected, _const(BAND_ENERGY, features))
+
+
 def octave_band_energy(energy: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Energies ``(..., 7)`` in the octaves of the band curves of a pulse whose energy per simulator band
     is ``weights * energy`` (``energy`` ``(..., 8)``; ``weights`` (8,), the bands' shares of the pulse)."""

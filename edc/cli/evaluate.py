@@ -58,6 +58,8 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
     raw = torch.as_tensor(rooms[LAYOUTS[predictor.layout]].to_numpy(np.float32))  # as the model reads them
     if outside := predictor.outside_training(rooms):
         print(f"warning: {outside}", file=sys.stderr)
+    if seen := training_rooms_scored(trained, datamodule, rows.numpy()):
+        print(f"warning: {seen}", file=sys.stderr)
     targets = targets or trained["targets"]
     metrics = evaluate_split(predictor.surrogate, raw, edcs, datamodule.dataset.ids[rows.numpy()], out_dir,
                              targets.get("band_floor"))
@@ -66,6 +68,19 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
                     dataset_fingerprint=datamodule.dataset.fingerprint(), data=datamodule.summary())
     print_metrics(metrics, targets, title=f"{subset} metrics")
     return metrics
+
+
+def training_rooms_scored(trained: dict, datamodule, rows) -> str | None:
+    """A warning where the rooms scored include ones the model was trained or validated on (the same dataset,
+    by its fingerprint, and the checkpoint's split), else None."""
+    if (trained.get("training_data") or {}).get("fingerprint") != datamodule.dataset.fingerprint():
+        return None
+    seen = np.intersect1d(rows, datamodule.training_rows(trained["data"].get("max_samples")))
+    if not len(seen):
+        return None
+    return (f"{len(seen)} of the {len(rows)} rooms scored are ones this model was trained or validated on "
+            f"({datamodule.dataset.source}): these metrics are not a test. Fix: subset=test (the rooms its "
+            "training run held out) or rooms it never saw.")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")

@@ -6,10 +6,14 @@
 Writes ``out`` (CSV: ID, EDT, T20, T30, C50, C80, D50 in s, s, s, dB, dB, fraction, and for a
 band model the same per octave band, EDT_125 ... D50_8000, with EDT_mid and T20_mid; ``nan`` where
 undefined) and the curves beside it (same stem, ``.npy``, ``(n_rooms, C, n_samples)``: broadband,
-then the bands; rows in CSV order); ``plot=true`` adds a PNG of the curves.
+then the bands; rows in CSV order); ``plot=true`` adds a PNG of the curves. ``rir=true`` (a band model)
+writes each room's synthesised impulse response as ``STEM_rir/ID.wav`` (48 kHz, peak -1 dBFS) and
+``STEM_rir/scaling.csv`` (ID, file, scale: file samples = scale * RIR); ``convolve=DRY.wav`` adds
+``STEM_rir/ID_convolved.wav``, the dry sound through each room (docs/auralisation.md).
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -19,12 +23,14 @@ import pandas as pd
 from omegaconf import DictConfig, ListConfig
 
 from edc.acoustics.iso3382 import OCTAVE_BANDS_HZ
+from edc.acoustics.rir import RIR_FS
+from edc.acoustics.wav import read_wav, write_wav
 from edc.api import load
 from edc.cli.config import CONF_DIR
 from edc.cli.entry import entrypoint, task
 from edc.data.schema import FEATURES
 from edc.data.validation import read_features, validate_features
-from edc.errors import EdcInputError
+from edc.errors import EdcInputError, describe_rows
 from edc.io import atomic_paths
 
 
@@ -53,10 +59,17 @@ def output_paths(out, plot: bool) -> list[Path]:
     return [out, out.with_suffix(".npy")] + ([out.with_suffix(".png")] if plot else [])
 
 
-def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False, materials_file=None) -> pd.DataFrame:
+def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False, materials_file=None,
+            rir: bool = False, convolve=None) -> pd.DataFrame:
     """Predict the rooms of ``features_csv`` (or the one ``room``) and write ``out`` (.csv: the parameters),
-    the curves beside it (.npy, ``(n_rooms, C, n_samples)`` linear energy) and, with ``plot``, a .png:
-    all of them or, on an error, none."""
+    the curves beside it (.npy, ``(n_rooms, C, n_samples)`` linear energy), with ``plot`` a .png and with
+    ``rir`` (or ``convolve``) the WAV files of the module docstring: all of them or, on an error, none."""
+    if convolve and not rir:
+        raise EdcInputError(f"convolve={convolve} convolves the rooms' impulse responses. Fix: add rir=true.")
+    dry = read_wav(convolve, "convolve") if convolve else None
+    if dry is not None and dry[1] != RIR_FS:
+        raise EdcInputError(f"convolve={convolve}: sampled at {dry[1]} Hz; the impulse responses are at {RIR_FS} Hz. "
+                            f"Fix: resample the dry file to {RIR_FS} Hz (e.g. sox in.wav -r {RIR_FS} out.wav).")
     if (features_csv is None) == (room is None):
         raise EdcInputError("give exactly one of features_csv=FILE or room=[16 numbers].")
     if not out:
@@ -68,14 +81,50 @@ def predict(ckpt_path, out, features_csv=None, room=None, plot: bool = False, ma
     edcs, params = predictor.predict(frame, validated=True, warn=False)
     if outside := predictor.outside_training(frame):
         print(f"warning: {outside}", file=sys.stderr)
-    with atomic_paths(written, ["", ".npy", ".png"]) as temps:
+    rirs = predictor.rir(frame, validated=True) if rir else []
+    sounds = _sound_files(Path(out), params["ID"], dry is not None) if rir else []
+    with atomic_paths(written + sounds, ["", ".npy", ".png"][:len(written)] + [""] * len(sounds)) as temps:
         params.to_csv(temps[0], index=False, na_rep="nan")
         np.save(temps[1], edcs)
         if plot:
             _plot(temps[2], edcs, params["ID"], predictor.fs)
+        if rir:
+            _write_sounds(temps[len(written):], sounds, params["ID"], rirs, dry)
     print(summary(params))
-    print("wrote " + ", ".join(map(str, written)))
+    print("wrote " + ", ".join(map(str, written)) + (f" and {len(sounds)} files in {sounds[0].parent}" if sounds else ""))
     return params
+
+
+def _sound_files(out: Path, ids, convolved: bool) -> list[Path]:
+    """``[STEM_rir/ID.wav ... (ID_convolved.wav ...), STEM_rir/scaling.csv]``; IDs that would share a file
+    name are refused."""
+    folder = out.with_name(out.stem + "_rir")
+    names = [re.sub(r"[^A-Za-z0-9._-]", "_", str(i)) for i in ids]
+    if len(set(names)) < len(names):
+        shared = sorted({str(i) for i, name in zip(ids, names) if names.count(name) > 1})
+        raise EdcInputError(f"room IDs {describe_rows(shared)} give the same WAV file name. "
+                            "Fix: give every room an ID of its own (letters, digits, . _ -).")
+    files = [folder / f"{name}.wav" for name in names]
+    if convolved:
+        files += [folder / f"{name}_convolved.wav" for name in names]
+    return files + [folder / "scaling.csv"]
+
+
+def _write_sounds(temps, files, ids, rirs, dry) -> None:
+    """The RIRs (and the dry sound through each) as WAV files, and the scale of each in scaling.csv."""
+    rows = [(i, file.name, write_wav(temp, h, RIR_FS)) for i, file, temp, h in zip(ids, files, temps, rirs)]
+    if dry is not None:
+        n = len(ids)
+        for i, file, temp, h in zip(ids, files[n:], temps[n:], rirs):
+            rows.append((i, file.name, write_wav(temp, fftconvolve(dry[0], h), RIR_FS)))
+    pd.DataFrame(rows, columns=["ID", "file", "scale"]).to_csv(temps[-1], index=False)
+
+
+def fftconvolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The full linear convolution of ``x`` and ``h`` (by FFT), ``(len(x) + len(h) - 1,)``."""
+    n = len(x) + len(h) - 1
+    size = 1 << (n - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[:n]
 
 
 def summary(params: pd.DataFrame) -> str:
@@ -122,7 +171,7 @@ def _plot(path, edcs, ids, fs):
 def main(cfg: DictConfig):
     if not cfg.ckpt_path:
         raise EdcInputError("ckpt_path is not set. Fix: ckpt_path=RUN_DIR/checkpoints/best.ckpt")
-    predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot, cfg.materials_file)
+    predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot, cfg.materials_file, cfg.rir, cfg.convolve)
 
 
 if __name__ == "__main__":

@@ -249,6 +249,7 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bo
     training_rooms = datamodule.split("train")
     module.fit_scalers(training_rooms.features[training_rooms.rows], (curves for _, curves in training_rooms.chunks()))
     module.config["feature_ranges"] = feature_ranges(training_rooms.features[training_rooms.rows], datamodule.layout)
+    module.config["training_data"] = {"fingerprint": datamodule.dataset.fingerprint()}  # evaluate warns on it
     check_start_checkpoint(ckpt_path, module, continuing)
 
     asked = cfg.trainer.get("precision", "32-true")

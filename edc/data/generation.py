@@ -13,6 +13,7 @@ import importlib.metadata
 import logging
 import multiprocessing
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -155,9 +156,23 @@ class Generation:
             del out, array
         with atomic_path(self.out_dir / "params.csv") as tmp:
             params.to_csv(tmp, index=False, na_rep="nan")
+        if self.settings.keep_rir:
+            self._write_rirs()
         write_compact(self.out_dir, self.rooms, {**self._meta(description), "short_curves": short})  # meta.json last
         log.info("wrote %d rooms to %s", len(self.rooms), self.out_dir)
         return self.out_dir
+
+    def _write_rirs(self) -> None:
+        """``rirs.npz``: each room's whole simulated RIR (float32 at ``sim_fs``, from sample 0, as simulated),
+        under its room ID; written one room at a time (memory stays one chunk)."""
+        ids = self.rooms["ID"].astype(str).to_numpy()
+        with atomic_path(self.out_dir / "rirs.npz", suffix=".npz") as tmp, \
+                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for c in range(self.n_chunks):
+                arrays = self.read_chunk(c)
+                for r in arrays["rows"]:
+                    with archive.open(f"{ids[r]}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asarray(arrays[f"rir_{r}"], np.float32))
 
     def _short_curves(self, curves: dict, floor_db: float = -35.0) -> dict:
         """Rooms per curve (broadband, each band) whose stored curve ends above ``floor_db``: their T30 is
@@ -202,6 +217,9 @@ class Generation:
             "rooms": description,
             "created": now(),
         }
+        if s.keep_rir:
+            meta["rirs"] = (f"rirs.npz: each room's whole simulated RIR under its ID (np.load(path)[ID]), float32 "
+                            f"at {s.sim_fs} Hz from sample 0 (the direct sound r/c plus the simulator's filter delay in)")
         if s.octave_bands:
             meta["band_edcs"] = ("band_edcs.npy: (n_rooms, 7, n_samples), the whole RIR through pyfar's "
                                  f"IEC 61260-1 octave filter bank (order {FILTER_ORDER}), cut at the broadband "

@@ -123,6 +123,27 @@ class PhysicsEDC(EdcNet):
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):
+        energy, z, residual = self.prior_energy(raw)
+        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        decrements = -torch.diff(prior, dim=-1)
+        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
+        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
+        knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
+        correction = knots.view(len(raw), self.n_curves, -1) @ self.knots.T  # (b, C, n - 1)
+        level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
+        return torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
+
+    def band_energies(self, raw):
+        """``(b, 7)``: the whole energy of each octave curve (a unit white pulse's share, relative to 1/r^2;
+        :func:`edc.acoustics.room.octave_band_energy`), the level the normalised curves leave out: the
+        physics prior's, with the learned band corrections (the dB residual reshapes the curves only)."""
+        if self.n_curves == 1:
+            raise ValueError("a broadband model has no octave-band curves")
+        return self.prior_energy(raw)[0][:, 1:, 0]
+
+    def prior_energy(self, raw):
+        """The physics part: energy left after each sample ``(b, C, n_out)`` (not normalised), the scaled band
+        inputs ``z`` and what the memory adds on the residual's knots."""
         inputs, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
         residual, bands = self.remembered(raw.float())
@@ -144,14 +165,7 @@ class PhysicsEDC(EdcNet):
         broadband = room.backward_integral(hist)[:, :self.n_out] + (late.sum(1) if self.n_curves > 1 else late)
         energy = broadband[:, None] if self.n_curves == 1 else \
             torch.cat([broadband[:, None], self.octave_energy(raw.float(), weights, late)], 1)  # (b, C, n)
-        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
-        decrements = -torch.diff(prior, dim=-1)
-        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
-        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
-        knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
-        correction = knots.view(len(raw), self.n_curves, -1) @ self.knots.T  # (b, C, n - 1)
-        level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
-        return torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
+        return energy, z, residual
 
     def octave_energy(self, raw, weights, late):
         """Energy left after each sample in each octave, ``(b, 7, n_out)``: the images as the octave passes

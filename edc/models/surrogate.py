@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edc.acoustics import room
 from edc.models.scaling import Scaler, TargetTransform
 
 
@@ -55,6 +56,14 @@ class Surrogate(nn.Module):
         self.feature_scaler.fit(raw)
         self.model.fit_features(raw)
         self.target_transform.fit([curves] if isinstance(curves, torch.Tensor) else curves)
+
+    @torch.no_grad()
+    def band_energies(self, raw: torch.Tensor) -> torch.Tensor:
+        """``(b, 7)`` the whole energy of each octave curve (relative to 1/r^2, a unit white pulse's share): the
+        network's own where it computes one (the physics model), else Barron's revised theory
+        (:func:`edc.acoustics.room.barron_band_energy`)."""
+        own = getattr(self.model, "band_energies", None)
+        return (own(raw) if own is not None else room.barron_band_energy(raw.double())).double()
 
     def parameter_count(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))

@@ -1,6 +1,6 @@
 """Watch a sweep: ``python -m edc.monitor [SWEEP_DIR] [--interval 10] [--once]``.
 
-One row per job (default sweep: the newest under ``multirun/``): state (queued, running,
+One row per job (default sweep: the newest training sweep under ``multirun/``): state (queued, running,
 completed, diverged, interrupted, failed), epoch of max, latest train and val loss, val EDC
 MAE, elapsed and ETA. Refreshes every ``--interval`` s and ends when every job has ended.
 """
@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
@@ -22,8 +23,17 @@ from edc.runs.records import TERMINAL, run_status
 
 
 def newest_sweep(root: Path = Path("multirun")) -> Path | None:
-    sweeps = [p.parent for p in root.rglob("multirun.yaml")] if root.is_dir() else []
+    """The newest training sweep under ``root`` (its ``multirun.yaml`` names the job ``train``; a generate
+    or evaluate sweep is not one), or None."""
+    sweeps = [p.parent for p in root.rglob("multirun.yaml") if _job_name(p) == "train"] if root.is_dir() else []
     return max(sweeps, key=lambda p: p.stat().st_mtime) if sweeps else None
+
+
+def _job_name(multirun_yaml: Path) -> str | None:
+    try:
+        return OmegaConf.select(OmegaConf.load(multirun_yaml), "hydra.job.name")
+    except Exception:  # noqa: BLE001 - an unreadable file is no sweep of ours
+        return None
 
 
 def last_logged(run_dir: Path) -> dict:

@@ -118,15 +118,23 @@ class EdcDataModule(pl.LightningDataModule):
                                     self.duration, self.cache_dir, self.band_edc_dir)
         self.bands = self._bands()
         self.dataset.grid(self.target_fs, self.duration)  # a duration or rate the data cannot give fails here
-        rows = np.arange(len(self.dataset))
-        if self.max_samples is not None and int(self.max_samples) < len(rows):
-            rows = np.sort(np.random.default_rng(self.split_seed).permutation(len(rows))[: int(self.max_samples)])
-        subset = RoomDataset(self.dataset.ids[rows], self.dataset.features.iloc[rows].reset_index(drop=True),
-                             None, self.dataset.edc_fs, self.dataset.source)
-        self.rows = rows
-        self.splits = {k: rows[v] for k, v in split_rows(subset, self.split_seed, self.split_by).items()}
+        self.rows, self.splits = self._split(self.max_samples)
         self.layout = layout_of(self.dataset.features.columns)  # paper (16 columns) or surfaces (93)
         self.features = torch.as_tensor(self.dataset.features[LAYOUTS[self.layout]].to_numpy(np.float32))
+
+    def _split(self, max_samples: int | None) -> tuple[np.ndarray, dict]:
+        """``(rows, {split: rows})``: the rows used (``max_samples`` of them at random, or all) and their split."""
+        rows = np.arange(len(self.dataset))
+        if max_samples is not None and int(max_samples) < len(rows):
+            rows = np.sort(np.random.default_rng(self.split_seed).permutation(len(rows))[: int(max_samples)])
+        subset = RoomDataset(self.dataset.ids[rows], self.dataset.features.iloc[rows].reset_index(drop=True),
+                             None, self.dataset.edc_fs, self.dataset.source)
+        return rows, {k: rows[v] for k, v in split_rows(subset, self.split_seed, self.split_by).items()}
+
+    def training_rows(self, max_samples: int | None) -> np.ndarray:
+        """The rows a training run on this data with ``max_samples`` (and this split) trained or validated on."""
+        splits = self._split(max_samples)[1]
+        return np.concatenate([splits["train"], splits["val"]])
 
     def _bands(self) -> bool:
         if self.asked_bands and not self.dataset.has_bands:

@@ -1,0 +1,116 @@
+"""How close a synthesised RIR's parameters lie to the simulator's, against the simulator's own seed noise.
+
+    python benchmarks/auralisation.py --ckpt outputs/benchmark-rooms/physics-configuration/checkpoints/best.ckpt
+    python benchmarks/auralisation.py --ckpt CKPT --rooms 20      # fewer (about 4 s per room on one core)
+
+Rooms are drawn by the realistic-rooms sampler (``sampler=rooms``, seed 7: rooms no training set holds) and
+simulated twice, seeds 0 and 1, as docs/data.md says, for the checkpoint's duration. Per octave band, the
+mean |difference| from the seed-0 simulation of: the simulation with seed 1 (the simulator's own noise);
+the RIR synthesised from the model's prediction (what a user hears: model error and synthesis noise); the
+RIR synthesised from the seed-0 simulation's own curves and band energies (the synthesis alone). Also
+writes ``results/auralisation/``: a per-band spectrogram of the first room, simulated and synthesised,
+and the pair of WAV files (not kept in git).
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from common import RESULTS, report
+
+import edc
+from edc.acoustics import OCTAVE_BANDS_HZ, energy_decay_curve
+from edc.acoustics.decay_curves import octave_filtered_energy
+from edc.acoustics.iso3382 import parameters
+from edc.acoustics.rir import RIR_FS, room_rir
+from edc.acoustics.simulate import SimulationSettings, simulate_room
+from edc.acoustics.wav import write_wav
+from edc.data.sampler import RoomsRanges, sample_surface_rooms
+from edc.data.schema import LAYOUTS, room_of
+
+NAMES = ("edt", "t20", "c50")
+
+
+def band_params(rir: np.ndarray, duration: float) -> np.ndarray:
+    """``(3, 7)`` EDT, T20 (s), C50 (dB) per band of an RIR at 48 kHz (its 1 kHz band curves)."""
+    curves = energy_decay_curve(rir, RIR_FS, duration, octave_bands=True)[:, :: RIR_FS // 1000]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = parameters(curves, 1000.0, NAMES)
+    return np.stack([values[name] for name in NAMES])
+
+
+def own_energies(rir: np.ndarray) -> np.ndarray:
+    """``(7,)`` each band's energy from the broadband onset on (relative to 1/r^2 with the simulator's scale)."""
+    energy = rir * rir
+    onset = int(np.argmax(energy >= energy.max() * 1e-2))
+    return octave_filtered_energy(rir, RIR_FS)[:, onset:].sum(-1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--rooms", type=int, default=100)
+    args = parser.parse_args()
+    predictor = edc.load(args.ckpt)
+    duration = float(predictor.config["data"]["duration"])
+    rooms = sample_surface_rooms(args.rooms, seed=7, ranges=RoomsRanges())
+    rooms = predictor.in_layout(rooms, "sampler")
+    rirs = predictor.rir(rooms, validated=True)
+    settings = SimulationSettings(duration=duration, keep_rir=True)
+    results = {key: [] for key in ("seed 1", "synthesised from the prediction", "synthesised from the simulation")}
+    for i, (row, synthesised) in enumerate(zip(rooms.itertuples(index=False), rirs)):
+        row = rooms.iloc[i]
+        simulated = [simulate_room(room_of(row), seed, settings)["rir"].astype(np.float64) for seed in (0, 1)]
+        sim = simulated[0]
+        curves = energy_decay_curve(sim, RIR_FS, duration, octave_bands=True)[:, :: RIR_FS // 1000]
+        resynthesised = room_rir(row[LAYOUTS[predictor.layout]].to_numpy(np.float64), curves, 1000.0, own_energies(sim))
+        reference = band_params(sim, duration)
+        for key, rir in zip(results, (simulated[1], synthesised, resynthesised)):
+            results[key].append(band_params(rir, duration) - reference)
+        if i == 0:
+            write_examples(sim, synthesised, row.ID)
+        print(f"{i + 1}/{len(rooms)}: {row.ID}")
+    rows = []
+    for k, (name, unit) in enumerate(zip(("EDT", "T20", "C50"), ("s", "s", "dB"))):
+        for key, diffs in results.items():
+            error = np.nanmean(np.abs(np.asarray(diffs)[:, k]), axis=0)
+            rows.append([f"{name} ({unit})", key] + [f"{e:.3f}" if unit == "s" else f"{e:.2f}" for e in error])
+    report("auralisation", f"Parameters of synthesised RIRs against the simulation, {len(rooms)} rooms of sampler=rooms: "
+           "mean |difference| from the seed-0 simulation per band",
+           ["parameter", "RIR"] + [f"{band} Hz" for band in OCTAVE_BANDS_HZ], rows,
+           f"python benchmarks/auralisation.py --ckpt {args.ckpt} --rooms {args.rooms}",
+           "'seed 1' is the simulator's own realisation noise: a synthesised RIR is one realisation too, so the "
+           "synthesis alone is as good as a simulation where its row is near that one. Example sounds and the "
+           "spectrogram: results/auralisation/ (made by the same command).")
+
+
+def write_examples(simulated: np.ndarray, synthesised: np.ndarray, room_id: str) -> None:
+    """The first room's two WAV files and a per-band spectrogram (octave level over time) of both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = RESULTS / "auralisation"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_wav(folder / f"{room_id}-simulated.wav", simulated, RIR_FS)
+    write_wav(folder / f"{room_id}-synthesised.wav", synthesised, RIR_FS)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharex=True, sharey=True)
+    n = max(len(simulated), len(synthesised))  # one time axis: the shorter padded with silence
+    pair = [np.pad(rir, (0, n - len(rir))) for rir in (simulated, synthesised)]
+    for ax, rir, title in zip(axes, pair, ("simulated (pyroomacoustics)", "synthesised (edc)")):
+        energy = octave_filtered_energy(rir, RIR_FS)
+        step = RIR_FS // 200  # 5 ms frames
+        frames = energy[:, : energy.shape[-1] // step * step].reshape(7, -1, step).sum(-1)
+        level = 10 * np.log10(np.maximum(frames / frames.max(), 1e-12))
+        image = ax.imshow(level, aspect="auto", origin="lower", vmin=-80, vmax=0, cmap="magma",
+                          extent=(0, frames.shape[-1] * step / RIR_FS, -0.5, 6.5))
+        ax.set(title=f"room {room_id}, {title}", xlabel="time (s)", yticks=range(7),
+               yticklabels=[f"{b} Hz" for b in OCTAVE_BANDS_HZ])
+    fig.colorbar(image, ax=axes, label="octave band level (dB, 5 ms frames)")
+    fig.savefig(folder / "spectrogram.png", dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
