@@ -6,7 +6,7 @@
 Rooms are drawn by the realistic-rooms sampler (``sampler=rooms``, seed 7: rooms no training set holds) and
 simulated twice, seeds 0 and 1, as docs/data.md says, for the checkpoint's duration. Per octave band, the
 mean |difference| from the seed-0 simulation of: the simulation with seed 1 (the simulator's own noise);
-the RIR synthesised from the model's prediction (what a user hears: model error and synthesis noise); the
+the model's predicted curves themselves (the model's error, no RIR); the RIR synthesised from the model's prediction (what a user hears: model error and synthesis noise); the
 RIR synthesised from the seed-0 simulation's own curves and band energies (the synthesis alone). Also
 writes ``results/auralisation/``: a per-band spectrogram of the first room, simulated and synthesised,
 and the pair of WAV files (not kept in git).
@@ -57,16 +57,23 @@ def main() -> None:
     rooms = predictor.in_layout(rooms, "sampler")
     rirs = predictor.rir(rooms, validated=True)
     settings = SimulationSettings(duration=duration, keep_rir=True)
-    results = {key: [] for key in ("seed 1", "synthesised from the prediction", "synthesised from the simulation")}
-    for i, (row, synthesised) in enumerate(zip(rooms.itertuples(index=False), rirs)):
+    curves_predicted, _ = predictor.predict(rooms, validated=True, warn=False)
+    keys = ("seed 1", "the prediction's own curves (no RIR)", "synthesised from the prediction",
+            "synthesised from the simulation")
+    results = {key: [] for key in keys}
+    for i, synthesised in enumerate(rirs):
         row = rooms.iloc[i]
         simulated = [simulate_room(room_of(row), seed, settings)["rir"].astype(np.float64) for seed in (0, 1)]
         sim = simulated[0]
         curves = energy_decay_curve(sim, RIR_FS, duration, octave_bands=True)[:, :: RIR_FS // 1000]
         resynthesised = room_rir(row[LAYOUTS[predictor.layout]].to_numpy(np.float64), curves, 1000.0, own_energies(sim))
         reference = band_params(sim, duration)
-        for key, rir in zip(results, (simulated[1], synthesised, resynthesised)):
+        for key, rir in zip(keys[2:], (synthesised, resynthesised)):
             results[key].append(band_params(rir, duration) - reference)
+        results[keys[0]].append(band_params(simulated[1], duration) - reference)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = parameters(curves_predicted[i, 1:].astype(np.float64), predictor.fs, NAMES)
+        results[keys[1]].append(np.stack([own[name] for name in NAMES]) - reference)
         if i == 0:
             write_examples(sim, synthesised, row.ID)
         print(f"{i + 1}/{len(rooms)}: {row.ID}")
@@ -79,8 +86,9 @@ def main() -> None:
            "mean |difference| from the seed-0 simulation per band",
            ["parameter", "RIR"] + [f"{band} Hz" for band in OCTAVE_BANDS_HZ], rows,
            f"python benchmarks/auralisation.py --ckpt {args.ckpt} --rooms {args.rooms}",
-           "'seed 1' is the simulator's own realisation noise: a synthesised RIR is one realisation too, so the "
-           "synthesis alone is as good as a simulation where its row is near that one. Example sounds and the "
+           "'seed 1' is the simulator's own realisation noise. A synthesised RIR is one realisation too: the "
+           "synthesis alone ('from the simulation') is as good as a second simulation where its row is at or "
+           "below that one; 'from the prediction' adds it to the model's own error. Example sounds and the "
            "spectrogram: results/auralisation/ (made by the same command).")
 
 

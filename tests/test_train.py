@@ -213,6 +213,20 @@ HAND_MADE = [4.0, 5.0, 3.0, 1.5, 2.0, 1.5, 2.5, 3.5, 1.5, 0.2, 0.3, 0.5, 0.6, 0.
 
 
 @pytest.mark.integration
+def test_evaluate_on_shorter_curves_gives_advice_that_works(trained_run, demo, tmp_path):
+    """Curves of 1 s against a checkpoint of 2 s: the advice is about the data (the checkpoint's grid is
+    fixed), not data.duration, which evaluate ignores."""
+    from edc.data import write_compact
+
+    short = tmp_path / "short"
+    write_compact(short, demo.features.iloc[:20], {"edc_fs": demo.edc_fs}, np.asarray(demo.edcs[:20, :1000]))
+    data = OmegaConf.create({"path": str(short)})
+    with pytest.raises(EdcInputError, match="predicts curves of 2 s at 1000 Hz") as raised:
+        evaluate(trained_run[0] / "checkpoints" / "best.ckpt", data, "all", tmp_path / "eval")
+    assert "set data.duration" not in str(raised.value) and "simulation.duration=2" in str(raised.value)
+
+
+@pytest.mark.integration
 def test_evaluate_builds_no_class_a_checkpoint_was_edited_to_name(trained_run, tmp_path):
     checkpoint = torch.load(trained_run[0] / "checkpoints" / "best.ckpt", weights_only=True)
     checkpoint["edc_config"]["data"]["_target_"] = "edc.io.write_text"
@@ -421,3 +435,28 @@ def test_broadband_weight_weighs_the_broadband_curve_against_the_bands():
     assert loss == pytest.approx(float((3.0 * broadband + 7 * bands) / 10.0), rel=1e-6)
     module.broadband_weight = 1.0
     assert module._loss(pred, target, edc_curves)[0] == pytest.approx(float(module.loss(pred, target, ctx)[0]), rel=1e-6)
+
+
+@pytest.mark.unit
+def test_overlay_shows_typical_rooms_and_the_worst():
+    from edc.training.report import overlay_rooms
+
+    t = np.arange(100) / 100.0
+    target = np.exp(-t[None] * np.arange(1, 11)[:, None])  # 10 rooms
+    pred = target.copy()
+    pred[7] *= 10.0  # 10 dB off: the worst
+    pred[2] *= 2.0  # 3 dB off: the second worst
+    typical, worst = overlay_rooms(pred, target, 6)
+    assert worst[:2] == [7, 2] and len(worst) == 3 and len(typical) == 3
+    assert not set(typical) & set(worst) and typical[0] == 0
+
+
+@pytest.mark.unit
+def test_scatter_summary_reports_mae_r2_and_undefined():
+    from edc.training.report import scatter_summary
+
+    expected = np.array([1.0, 2.0, 3.0, np.nan, 5.0])
+    predicted = np.array([1.5, 2.0, 2.5, 4.0, np.nan])
+    # defined in both: rooms 0-2; errors 0.5, 0, 0.5; SSE 0.5, SST 2: R² 0.75
+    assert scatter_summary(predicted, expected, "s") == "MAE 0.333 s, R² 0.750, 2 undefined"
+    assert scatter_summary(np.full(2, np.nan), np.ones(2), "dB") == "no defined values (2 undefined)"

@@ -52,7 +52,17 @@ def evaluate(ckpt_path, data_cfg: DictConfig | None, subset: str, out_dir, targe
     trained = predictor.config
     check_buildable({"data": trained["data"]}, str(ckpt_path))
     datamodule = instantiate(data_config(trained["data"], data_cfg, subset))
-    datamodule.setup("test")
+    try:
+        datamodule.setup("test")
+    except EdcInputError as err:
+        if "data.duration" not in str(err) and "data.target_fs" not in str(err):
+            raise
+        grid = f"{trained['data']['duration']:g} s at {trained['data']['target_fs']} Hz"
+        raise EdcInputError(f"{str(err).split(' Fix:')[0]} This checkpoint predicts curves of {grid} (its "
+                            f"training grid, which evaluate cannot change). Fix: evaluate it on rooms whose curves "
+                            f"hold at least {trained['data']['duration']:g} s at a rate that "
+                            f"{trained['data']['target_fs']} Hz divides (python -m edc.generate "
+                            f"simulation.duration={trained['data']['duration']:g} ...).") from None
     _, edcs, rows = datamodule.tensors(subset)
     rooms = predictor.in_layout(datamodule.dataset.features.iloc[rows.numpy()], datamodule.dataset.source)
     raw = torch.as_tensor(rooms[LAYOUTS[predictor.layout]].to_numpy(np.float32))  # as the model reads them

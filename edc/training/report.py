@@ -55,8 +55,30 @@ def bands_table(metrics: dict, targets: dict, title: str = "test MAE per octave 
     return table
 
 
+def overlay_rooms(pred_edc: np.ndarray, target_edc: np.ndarray, n_rooms: int = 6) -> tuple[list[int], list[int]]:
+    """``(typical, worst)`` room indices for the overlay: half evenly spread over the rooms, half those of the
+    largest mean |dB error| (the curves ``(n, n_samples)``, linear), worst first."""
+    with np.errstate(divide="ignore"):
+        error = np.abs(10 * np.log10(np.clip(pred_edc, 1e-10, None)) - 10 * np.log10(np.clip(target_edc, 1e-10, None)))
+    worst = [int(i) for i in np.argsort(-error.mean(-1))[: n_rooms // 2]]
+    others = [i for i in range(len(target_edc)) if i not in worst]
+    picks = np.linspace(0, len(others) - 1, min(n_rooms - len(worst), len(others))).astype(int) if others else []
+    return [others[i] for i in picks], worst
+
+
+def scatter_summary(predicted: np.ndarray, expected: np.ndarray, unit: str) -> str:
+    """``'MAE 0.012 s, R² 0.981, 2 undefined'`` over the rooms where both values are defined."""
+    both = np.isfinite(predicted) & np.isfinite(expected)
+    if not both.any():
+        return f"no defined values ({len(expected)} undefined)"
+    p, q = predicted[both], expected[both]
+    r2 = 1.0 - np.sum((p - q) ** 2) / max(np.sum((q - q.mean()) ** 2), 1e-30)
+    return f"MAE {np.mean(np.abs(p - q)):.3g} {unit}, R² {r2:.3f}, {int((~both).sum())} undefined"
+
+
 def plot_run(out_dir, pred_edc: np.ndarray, target_edc: np.ndarray, fs: float, ids, n_rooms: int = 6) -> None:
-    """``edc_overlay.png`` (dB curves of a few test rooms) and ``parameters.png`` (predicted vs true)."""
+    """``edc_overlay.png`` (dB curves of typical test rooms and the worst, the EDT and T20 fit ranges
+    shaded) and ``parameters.png`` (predicted vs true, with MAE, R² and the undefined count)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,16 +86,19 @@ def plot_run(out_dir, pred_edc: np.ndarray, target_edc: np.ndarray, fs: float, i
 
     out_dir = Path(out_dir)
     t = np.arange(target_edc.shape[1]) / fs
-    picks = np.linspace(0, len(target_edc) - 1, min(n_rooms, len(target_edc))).astype(int)
+    typical, worst = overlay_rooms(pred_edc, target_edc, n_rooms)
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True, sharey=True)
-    for ax, i in zip(axes.flat, picks):
+    for ax, i in zip(axes.flat, typical + worst):
         with np.errstate(divide="ignore"):
             ax.plot(t, 10 * np.log10(target_edc[i]), label="target")
             ax.plot(t, 10 * np.log10(np.clip(pred_edc[i], 1e-30, None)), "--", label="predicted")
-        ax.set_title(str(ids[i]), fontsize=8)
+        for (upper, lower), colour in ((acoustics.DECAY_LIMITS_DB["edt"], "tab:green"),
+                                       (acoustics.DECAY_LIMITS_DB["t20"], "tab:orange")):
+            ax.axhspan(lower, upper, color=colour, alpha=0.08)
+        ax.set_title(f"{'worst: ' if i in worst else ''}{ids[i]}", fontsize=8)
         ax.set_ylim(-80, 2)
-    axes[0, 0].legend()
-    fig.supxlabel("time (s)")
+    axes[0, 0].legend(fontsize=7)
+    fig.supxlabel("time (s); shaded: the EDT (green) and T20 (orange) fit ranges")
     fig.supylabel("EDC (dB)")
     fig.tight_layout()
     fig.savefig(out_dir / "edc_overlay.png", dpi=100)
@@ -89,6 +114,7 @@ def plot_run(out_dir, pred_edc: np.ndarray, target_edc: np.ndarray, fs: float, i
         finite = np.isfinite(q)
         lo, hi = (np.nanmin(q[finite]), np.nanmax(q[finite])) if finite.any() else (0, 1)
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_title(scatter_summary(p, q, UNITS[name]), fontsize=9)
         ax.set_xlabel(f"true {name.upper()} ({UNITS[name]})")
         ax.set_ylabel(f"predicted {name.upper()} ({UNITS[name]})")
     fig.tight_layout()
