@@ -1,15 +1,15 @@
 """How close a synthesised RIR's parameters lie to the simulator's, against the simulator's own seed noise.
 
     python benchmarks/auralisation.py --ckpt outputs/benchmark-rooms/physics-configuration/checkpoints/best.ckpt
-    python benchmarks/auralisation.py --ckpt CKPT --rooms 20      # fewer (about 4 s per room on one core)
+    python benchmarks/auralisation.py --rooms 1     # no checkpoint: the physics model's closed-form part, the example pair
 
 Rooms are drawn by the realistic-rooms sampler (``sampler=rooms``, seed 7: rooms no training set holds) and
 simulated twice, seeds 0 and 1, as docs/data.md says, for the checkpoint's duration. Per octave band, the
 mean |difference| from the seed-0 simulation of: the simulation with seed 1 (the simulator's own noise);
 the model's predicted curves themselves (the model's error, no RIR); the RIR synthesised from the model's prediction (what a user hears: model error and synthesis noise); the
 RIR synthesised from the seed-0 simulation's own curves and band energies (the synthesis alone). Also
-writes ``results/auralisation/``: a per-band spectrogram of the first room, simulated and synthesised,
-and the pair of WAV files (not kept in git).
+writes ``results/auralisation/`` (``results/auralisation-physics-prior/`` without ``--ckpt``): a per-band
+spectrogram of the first room, simulated and synthesised, and the pair of WAV files (not kept in git).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from edc.acoustics.iso3382 import parameters
 from edc.acoustics.rir import RIR_FS, room_rir
 from edc.acoustics.simulate import SimulationSettings, simulate_room
 from edc.acoustics.wav import write_wav
+from edc.api import physics_prior
 from edc.data.sampler import RoomsRanges, sample_surface_rooms
 from edc.data.schema import LAYOUTS, room_of
 
@@ -48,12 +49,12 @@ def own_energies(rir: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--ckpt", default=None, help="a band checkpoint (default: the untrained physics model)")
     parser.add_argument("--rooms", type=int, default=100)
     args = parser.parse_args()
-    predictor = edc.load(args.ckpt)
-    duration = float(predictor.config["data"]["duration"])
     rooms = sample_surface_rooms(args.rooms, seed=7, ranges=RoomsRanges())
+    predictor = edc.load(args.ckpt) if args.ckpt else physics_prior(rooms)
+    duration = float(predictor.config["data"]["duration"])
     rooms = predictor.in_layout(rooms, "sampler")
     rirs = predictor.rir(rooms, validated=True)
     settings = SimulationSettings(duration=duration, keep_rir=True)
@@ -75,31 +76,31 @@ def main() -> None:
             own = parameters(curves_predicted[i, 1:].astype(np.float64), predictor.fs, NAMES)
         results[keys[1]].append(np.stack([own[name] for name in NAMES]) - reference)
         if i == 0:
-            write_examples(sim, synthesised, row.ID)
+            write_examples(RESULTS / ("auralisation" if args.ckpt else "auralisation-physics-prior"), sim, synthesised, row.ID)
         print(f"{i + 1}/{len(rooms)}: {row.ID}")
     rows = []
     for k, (name, unit) in enumerate(zip(("EDT", "T20", "C50"), ("s", "s", "dB"))):
         for key, diffs in results.items():
             error = np.nanmean(np.abs(np.asarray(diffs)[:, k]), axis=0)
             rows.append([f"{name} ({unit})", key] + [f"{e:.3f}" if unit == "s" else f"{e:.2f}" for e in error])
-    report("auralisation", f"Parameters of synthesised RIRs against the simulation, {len(rooms)} rooms of sampler=rooms: "
+    name = "auralisation" if args.ckpt else "auralisation-physics-prior"
+    report(name, f"Parameters of synthesised RIRs against the simulation, {len(rooms)} rooms of sampler=rooms: "
            "mean |difference| from the seed-0 simulation per band",
            ["parameter", "RIR"] + [f"{band} Hz" for band in OCTAVE_BANDS_HZ], rows,
-           f"python benchmarks/auralisation.py --ckpt {args.ckpt} --rooms {args.rooms}",
+           f"python benchmarks/auralisation.py {'--ckpt ' + args.ckpt + ' ' if args.ckpt else ''}--rooms {args.rooms}",
            "'seed 1' is the simulator's own realisation noise. A synthesised RIR is one realisation too: the "
            "synthesis alone ('from the simulation') is as good as a second simulation where its row is at or "
            "below that one; 'from the prediction' adds it to the model's own error. Example sounds and the "
-           "spectrogram: results/auralisation/ (made by the same command).")
+           "spectrogram: results/auralisation/ (results/auralisation-physics-prior/ without --ckpt), made by the same command.")
 
 
-def write_examples(simulated: np.ndarray, synthesised: np.ndarray, room_id: str) -> None:
-    """The first room's two WAV files and a per-band spectrogram (octave level over time) of both."""
+def write_examples(folder, simulated: np.ndarray, synthesised: np.ndarray, room_id: str) -> None:
+    """The first room's two WAV files and a per-band spectrogram (octave level over time) of both, in ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder = RESULTS / "auralisation"
     folder.mkdir(parents=True, exist_ok=True)
     write_wav(folder / f"{room_id}-simulated.wav", simulated, RIR_FS)
     write_wav(folder / f"{room_id}-synthesised.wav", synthesised, RIR_FS)

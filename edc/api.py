@@ -122,6 +122,21 @@ class Predictor:
         return [room_rir(row, bands, self.fs, energy, seed) for row, bands, energy in zip(raw, curves[:, 1:], energies)]
 
 
+def physics_prior(rooms: pd.DataFrame, duration: float = 3.0, fs: float = 1000.0) -> Predictor:
+    """A band model without training: the physics model's closed-form part (its learned corrections start
+    at 0), for rooms in the layout of ``rooms`` (which its input scaling is fitted on). What Eyring, Barron
+    and the image sources predict; a checkpoint-free stand-in for :func:`load` (the auralisation example)."""
+    from edc.models import PhysicsEDC, Scaler, TargetTransform
+
+    layout = layout_of(rooms.columns)
+    raw = torch.as_tensor(rooms[LAYOUTS[layout]].to_numpy(np.float32))
+    n_out = round(duration * fs)
+    net = PhysicsEDC(raw.shape[1], n_out, fs, band_hidden=(8,), hidden=(8,), memory_size=0, n_curves=8)
+    net.fit_features(raw)
+    surrogate = Surrogate(net, Scaler("none", raw.shape[1]), TargetTransform("db", "none", 8 * n_out), fs)
+    return Predictor(surrogate, {"feature_layout": layout, "data": {"duration": duration, "target_fs": fs}})
+
+
 def read_checkpoint(path) -> dict:
     """The checkpoint's tensors and config, read as plain data (no code in the file runs)."""
     path = Path(path)

@@ -1,16 +1,13 @@
 """The synthesised RIR (edc.acoustics.rir): it carries the predicted per-band parameters, its WAV files."""
 import numpy as np
 import pytest
-import torch
 
 from edc.acoustics import energy_decay_curve, parameters
 from edc.acoustics.rir import RIR_FS, crossover, white_shares
 from edc.acoustics.wav import read_wav, write_wav
-from edc.api import Predictor
+from edc.api import physics_prior
 from edc.data.sampler import sample_surface_rooms
-from edc.data.schema import LAYOUTS
 from edc.errors import EdcInputError
-from edc.models import PhysicsEDC, Scaler, Surrogate, TargetTransform
 
 # PROTOCOL's seed floor per band (125 Hz to 8 kHz): how far one simulation lies, on average, from the
 # expected value of its room. A synthesised RIR is one realisation of a noise too.
@@ -21,16 +18,11 @@ DURATION = 3.0  # s of curves: the reverberant rooms' T20 reach 3.4 s
 
 
 @pytest.fixture(scope="module")
-def physics_prior():
+def prior_rooms():
     """12 rooms of sampler=rooms (20-600 m3, T20 0.15-3.4 s) and an untrained physics band model: its
     prediction is the closed-form physics of the shoebox, a prediction like any other, with band levels."""
     rooms = sample_surface_rooms(12, seed=3)
-    raw = torch.as_tensor(rooms[LAYOUTS["surfaces"]].to_numpy(np.float32))
-    n_out = int(DURATION * 1000)
-    net = PhysicsEDC(len(LAYOUTS["surfaces"]), n_out, 1000.0, band_hidden=(8,), hidden=(8,), memory_size=0, n_curves=8)
-    net.fit_features(raw)
-    surrogate = Surrogate(net, Scaler("none", raw.shape[1]), TargetTransform("db", "none", 8 * n_out), 1000.0)
-    return rooms, Predictor(surrogate, {"feature_layout": "surfaces", "data": {"duration": DURATION, "target_fs": 1000}})
+    return rooms, physics_prior(rooms, DURATION)
 
 
 def band_values(curves):
@@ -40,11 +32,11 @@ def band_values(curves):
 
 
 @pytest.mark.integration
-def test_the_synthesised_rir_gives_back_the_predicted_band_parameters(physics_prior):
+def test_the_synthesised_rir_gives_back_the_predicted_band_parameters(prior_rooms):
     """Analysed as PROTOCOL analyses a simulation (octave filters, Schroeder, 1 kHz), each band's EDT, T20
     and C50 lie, on average over the rooms, within 3x the simulator's own realisation noise of the
     prediction (measured: at most 2.2x, T20 at 500 Hz), and without a bias beyond 1.5x it."""
-    rooms, predictor = physics_prior
+    rooms, predictor = prior_rooms
     curves, _ = predictor.predict(rooms, warn=False)
     rirs = predictor.rir(rooms)
     analysed = np.stack([energy_decay_curve(h, RIR_FS, DURATION, octave_bands=True)[:, ::48] for h in rirs])
@@ -57,8 +49,8 @@ def test_the_synthesised_rir_gives_back_the_predicted_band_parameters(physics_pr
 
 
 @pytest.mark.unit
-def test_a_room_always_sounds_the_same_and_seeds_differ(physics_prior):
-    rooms, predictor = physics_prior
+def test_a_room_always_sounds_the_same_and_seeds_differ(prior_rooms):
+    rooms, predictor = prior_rooms
     one = rooms.iloc[:1]
     first, again, other = predictor.rir(one)[0], predictor.rir(one)[0], predictor.rir(one, seed=1)[0]
     np.testing.assert_array_equal(first, again)

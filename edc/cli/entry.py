@@ -1,7 +1,8 @@
-"""What every Hydra command shares: bad input exits 2 with one message, a sweep job records its
-failure and the sweep goes on."""
+"""What every Hydra command shares: bad input exits 2 with one message, a full disk exits 1 with one, a
+sweep job records its failure and the sweep goes on."""
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -17,6 +18,7 @@ from edc.errors import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
     EdcInputError,
+    full_error,
     report_input_error,
 )
 from edc.io import try_lock, update_metadata
@@ -40,8 +42,30 @@ def task(fn):
         except EdcInputError as err:
             _discard_empty_run_dir()
             sys.exit(report_input_error(err))
+        except Exception as err:
+            full = disk_full(err)
+            if full is None or full_error():
+                raise
+            print(f"error: no space left on the device{' for ' + str(full.filename) if full.filename else ''}. "
+                  "Fix: free space there, or write elsewhere (hydra.run.dir=, out=, out_dir=). Every file is "
+                  "written to a temporary name and renamed: those written before are whole, none is half-written.",
+                  file=sys.stderr)
+            sys.exit(EXIT_FAILED)
 
     return wrapped
+
+
+def disk_full(err: BaseException) -> OSError | None:
+    """The 'no space left' (or quota) error in ``err``'s chain of causes, or None. Libraries wrap it (torch
+    raises a RuntimeError from its writer, a handler's own write then fails too)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and (err.errno in (errno.ENOSPC, errno.EDQUOT)
+                                         or (err.errno is None and " requested and " in str(err))):
+            return err  # the latter: numpy's short write ("16000 requested and 992 written")
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _in_multirun() -> bool:
