@@ -1,4 +1,6 @@
 """Shared fixtures: the optional ../shared benchmark data and small generated datasets."""
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,22 @@ def small_bands(tmp_path_factory, demo):
     write_compact(out, demo.features.iloc[:60], {"edc_fs": demo.edc_fs}, np.asarray(demo.edcs[:60]),
                   np.asarray(demo.band_edcs[:60]))
     return out
+
+
+@pytest.fixture(scope="session")
+def surfaces_run(demo, tmp_path_factory):
+    """A 2-epoch physics run on the surfaces copy of 60 demo rooms with their band curves."""
+    from edc.data import write_compact
+    from edc.data.schema import to_surfaces
+
+    work = tmp_path_factory.mktemp("surfaces60")
+    write_compact(work / "data", to_surfaces(demo.features.iloc[:60]), {"edc_fs": demo.edc_fs},
+                  np.asarray(demo.edcs[:60]), np.asarray(demo.band_edcs[:60]))
+    run = subprocess.run([sys.executable, "-m", "edc.train", "data=compact", f"data.path={work / 'data'}",
+                          "trainer.max_epochs=2", f"hydra.run.dir={work / 'run'}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work
 
 
 def pytest_collection_modifyitems(config, items):

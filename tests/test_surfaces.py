@@ -287,21 +287,6 @@ def test_the_physics_model_reads_one_material_everywhere_as_the_papers_model_doe
     assert (outputs[1] - outputs[0])[level].abs().max() < 0.05
 
 
-@pytest.fixture(scope="module")
-def surfaces_run(demo, tmp_path_factory):
-    """A 2-epoch physics run on the surfaces copy of 60 demo rooms with their band curves."""
-    from edc.data import write_compact
-
-    work = tmp_path_factory.mktemp("surfaces60")
-    write_compact(work / "data", to_surfaces(demo.features.iloc[:60]), {"edc_fs": demo.edc_fs},
-                  np.asarray(demo.edcs[:60]), np.asarray(demo.band_edcs[:60]))
-    run = subprocess.run([sys.executable, "-m", "edc.train", "data=compact", f"data.path={work / 'data'}",
-                          "trainer.max_epochs=2", f"hydra.run.dir={work / 'run'}"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return work
-
-
 @pytest.mark.integration
 def test_a_surfaces_model_predicts_rooms_given_by_material_names_or_16_columns(surfaces_run, tmp_path):
     ckpt = surfaces_run / "run" / "checkpoints" / "best.ckpt"

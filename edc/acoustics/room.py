@@ -388,8 +388,10 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
 
 @functools.cache
 def _image_pairs(n_images: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every pair ``i < j`` of ``n_images`` images: two index tensors."""
-    pairs = torch.triu_indices(n_images, n_images, offset=1, device=device)
+    """Every pair ``i < j`` of ``n_images`` images: two index tensors (cached: made as normal tensors even
+    under inference mode, so that a later pass with gradients, edc.inverse's, may use them)."""
+    with torch.inference_mode(False):
+        pairs = torch.triu_indices(n_images, n_images, offset=1, device=device)
     return pairs[0], pairs[1]
 
 

@@ -143,6 +143,14 @@ RANGES = {
     "divergence.patience": (count(1), "a positive integer"),
     # edc.evaluate
     "subset": (one_of(("test", "all")), "'test' (the checkpoint's split) or 'all' (every row)"),
+    # edc.design
+    "search.max_rows": (count(1), "a positive number of rows (designs x receivers) to predict"),
+    "search.beam_width": (count(1), "a positive number of designs"),
+    "search.safety_jnd": (at_least(0), "a number >= 0 of just noticeable differences"),
+    "runners_up": (count(0), "an integer >= 0"),
+    "attempts": (count(1), "a positive number of searches (each followed by a simulation)"),
+    "verify": (lambda v: isinstance(v, bool), "true or false"),
+    "search.continuous": (lambda v: isinstance(v, bool), "true or false"),
     # edc.generate
     "n_rooms": (optional(count(1)), "a positive number of rooms"),
     "workers": (optional(count(1)), "a positive number of processes, or null for all cores"),
