@@ -51,6 +51,9 @@ def upgrade(config: dict) -> dict:
     return moved(config)
 
 
+RANGE_SLACK = 0.01  # a feature counts as outside its training range beyond 1 % of the range's width
+
+
 class Predictor:
     """A trained model with its scalers, ready to predict on new rooms."""
 
@@ -76,12 +79,14 @@ class Predictor:
         return paper_features(rooms, source)
 
     def outside_training(self, rooms: pd.DataFrame) -> str | None:
-        """A warning naming the features in which ``rooms`` leave the training rooms' ranges, or None
+        """A warning naming the features in which ``rooms`` leave the training rooms' ranges (by more than
+        :data:`RANGE_SLACK` of their width: a database material's scattering of 0.1 beside trained 0.101 is in), or None
         (all inside, or a checkpoint written before edc kept the ranges)."""
         ranges = self.config.get("feature_ranges")
         if not ranges:
             return None
-        outside = {name: (rooms[name].to_numpy() < low - 1e-9) | (rooms[name].to_numpy() > high + 1e-9)
+        slack = {name: RANGE_SLACK * (high - low) + 1e-9 for name, (low, high) in ranges.items()}
+        outside = {name: (rooms[name].to_numpy() < low - slack[name]) | (rooms[name].to_numpy() > high + slack[name])
                    for name, (low, high) in ranges.items() if name in rooms}
         named = [f"{name} {int(mask.sum())}x (trained on {ranges[name][0]:g} to {ranges[name][1]:g})"
                  for name, mask in outside.items() if mask.any()]

@@ -1,4 +1,5 @@
 """Shared fixtures: the optional ../shared benchmark data and small generated datasets."""
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,19 @@ def surfaces_run(demo, tmp_path_factory):
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return work
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str):
+    """A tmpfs of ``size`` (e.g. ``"1m"``) mounted at the new directory ``path``, unmounted afterwards; the
+    test is skipped where mounting needs root."""
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def pytest_collection_modifyitems(config, items):

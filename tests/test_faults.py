@@ -11,7 +11,7 @@ import torch
 
 from edc.cli.train import train
 
-from .conftest import ROOT
+from .conftest import ROOT, tmpfs
 from .test_reliability import validated_epochs
 from .test_train import HAND_MADE, tiny
 
@@ -83,12 +83,8 @@ def test_twenty_sigkills_at_random_moments_lose_and_repeat_no_epoch(small_compac
 @pytest.fixture()
 def full_disk(tmp_path):
     """A 1 MB tmpfs (root), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        yield disk
 
 
 def _fill(disk, leave: int = 8192) -> None:

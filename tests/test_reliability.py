@@ -14,7 +14,7 @@ import torch
 from edc.cli.train import train
 from edc.training.module import EdcModule
 
-from .conftest import ROOT
+from .conftest import ROOT, tmpfs
 from .test_train import tiny
 
 pytestmark = pytest.mark.integration
@@ -155,12 +155,8 @@ def test_resume_builds_no_class_the_recorded_config_was_edited_to_name(small_com
 @pytest.fixture()
 def small_disk(tmp_path):
     """A 64 MB tmpfs (root), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", "64m") as disk:
+        yield disk
 
 
 def test_a_full_disk_while_writing_a_checkpoint_leaves_the_previous_one_whole(small_compact, small_disk, monkeypatch):
