@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def _record_subdir(run_dir, resume, overwrite):
 
 # ${edc.record_subdir:RUN_DIR,RESUME,OVERWRITE}: hydra.output_subdir of a training job, see _record_subdir.
 OmegaConf.register_new_resolver("edc.record_subdir", _record_subdir, replace=True)
+# ${edc.cwd:}: the directory the command runs in, absolute (a run's config.yaml records it: a resumed run
+# finds its MLflow store from anywhere)
+OmegaConf.register_new_resolver("edc.cwd", lambda: os.getcwd(), replace=True)
 
 CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -49,7 +53,7 @@ BUILDABLE = frozenset({
     "pytorch_lightning.Trainer", "pytorch_lightning.callbacks.ModelCheckpoint",
     "pytorch_lightning.callbacks.EarlyStopping", "pytorch_lightning.callbacks.RichProgressBar",
     "pytorch_lightning.callbacks.EMAWeightAveraging", "pytorch_lightning.loggers.CSVLogger",
-    "pytorch_lightning.loggers.TensorBoardLogger"})
+    "pytorch_lightning.loggers.TensorBoardLogger", "pytorch_lightning.loggers.MLFlowLogger"})
 
 
 def check_buildable(config, source: str, key: str = "") -> None:

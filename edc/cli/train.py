@@ -38,7 +38,7 @@ from edc.data.schema import LAYOUTS
 from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
 from edc.io import atomic_path, now, read_json, try_lock, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, package_versions, process_identity
-from edc.training import report
+from edc.training import report, tracking
 from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
 from edc.training.datamodule import EdcDataModule
 from edc.training.evaluation import evaluate_split, print_metrics
@@ -71,12 +71,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
     for cb in callbacks:
         if isinstance(cb, pl.callbacks.ModelCheckpoint):
             cb.dirpath = str(run_dir / "checkpoints")
-    logger = instantiate(cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
+    mlflow = cfg.get("logger") and str(cfg.logger.get("_target_", "")).endswith("MLFlowLogger")
+    extra = {"tags": {"edc.run_dir": str(run_dir)}, **tracking.resumed_run(run_dir)} if mlflow else {}
+    logger = tracking.with_run_log(instantiate(cfg.logger, save_dir=str(run_dir), **extra)
+                                   if cfg.get("logger") else False, run_dir)
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
     # One owner of requeueing on SLURM: submitit. Lightning's own (SIGUSR1) is switched off.
     plugins = [AtomicCheckpointIO()] + ([SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else [])
     try:
-        return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger,
+        return instantiate(trainer_cfg, precision=precision, callbacks=callbacks, logger=logger or False,
                            default_root_dir=str(run_dir), plugins=plugins)
     except InstantiationException as err:
         if not isinstance(err.__cause__, MisconfigurationException):
@@ -268,6 +271,7 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bo
                     test_fingerprint=test_set_fingerprint(datamodule), data=datamodule.summary(),
                     loss_config=_loss_config(cfg), precision_config={"asked": str(asked), "actual": precision},
                     training_config=_training_config(cfg, datamodule))
+    tracking.start(trainer, OmegaConf.to_container(cfg, resolve=True), run_dir, continuing)
     history = continuing and rank_zero_only.rank == 0
     if history:
         _set_metrics_aside(run_dir)
@@ -311,6 +315,7 @@ def _test_and_record(cfg, trainer, module, datamodule, status, run_dir: Path, se
                     training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
                                                      duration_minutes=round(sum(s["minutes"] for s in segments), 3),
                                                      best_checkpoint=best))
+    tracking.finish(trainer, run_dir, metrics, best)
     print_metrics(metrics, targets)
     if final == "diverged":
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
