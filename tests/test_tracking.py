@@ -38,6 +38,7 @@ def _check_run(client, run, run_dir, epochs: int) -> None:
     assert (run_dir / "logs" / "metrics.csv").is_file(), "the run's own log is kept beside MLflow"
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_run_and_its_resumption_are_one_mlflow_run_in_a_local_store(small_compact, tmp_path):
     store = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
