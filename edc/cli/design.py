@@ -76,18 +76,19 @@ def design(cfg: DictConfig, run_dir: Path) -> dict:
     report = summary(problem, history, predictions.raw(result.best[None])[0], predictions.raw(untreated)[0],
                      int(cfg.runners_up), float(cfg.search.safety_jnd))
     if cfg.search.continuous:
-        report["continuous"] = continuous(predictor, problem, cfg)
+        report["continuous"] = continuous(predictor, problem, cfg, duration, workers)
     files = [run_dir / "design.json", run_dir / "design.md", run_dir / "design.png"]
+    page = markdown(report, problem)
     with atomic_paths(files) as temps:
         temps[0].write_text(json.dumps(report, indent=2) + "\n")
-        temps[1].write_text(markdown(report, problem))
+        temps[1].write_text(page)
         plot(temps[2], report, problem)
-    print(markdown(report, problem).split("\n\n")[0].lstrip("# "))
+    print(page.split("\n\n")[0].lstrip("# "))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return report
 
 
-def continuous(predictor, problem, cfg: DictConfig) -> dict:
+def continuous(predictor, problem, cfg: DictConfig, duration: float, workers: int) -> dict:
     """The absorption per band the treatable surfaces would need (:func:`needed_absorption`), predicted and,
     with ``verify``, simulated at every receiver."""
     found = needed_absorption(predictor.surrogate, problem, float(cfg.search.safety_jnd))
@@ -98,8 +99,7 @@ def continuous(predictor, problem, cfg: DictConfig) -> dict:
            "feasible_predicted": bool(judge(predicted, problem, float(cfg.search.safety_jnd))[0][0] == 0),
            "predicted": per_receiver(predicted[0], problem.target.bounds)}
     if cfg.verify:
-        data = predictor.config["data"]
-        simulated = simulate_rows(found["rows"], float(data["duration"]), predictor.fs, int(cfg.workers))
+        simulated = simulate_rows(found["rows"], duration, predictor.fs, workers)
         values = simulated[columns].to_numpy(np.float64)[None]
         out |= {"simulated": per_receiver(values[0], problem.target.bounds), "met": bool(judge(values, problem)[0][0] == 0)}
     return out

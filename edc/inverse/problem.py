@@ -10,6 +10,7 @@ scattering. ``walls`` sets the four walls at once (each is still chosen on its o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 
 import numpy as np
@@ -93,25 +94,26 @@ class Problem:
         """Every design ``(n_designs, 6)``: the index of each surface's choice."""
         return np.array(list(itertools.product(*[range(len(s.choices)) for s in self.surfaces])), dtype=np.int64)
 
+    @functools.cached_property
+    def _choices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(absorption, scattering, fraction)`` of every surface's choices, ``(6, width, 7)`` twice and
+        ``(6, width)``; surfaces with fewer choices padded with their untreated one (never indexed)."""
+        width = max(len(s.choices) for s in self.surfaces)
+        padded = [list(s.choices) + [s.choices[0]] * (width - len(s.choices)) for s in self.surfaces]
+        return (np.array([[c.absorption for c in row] for row in padded]),
+                np.array([[c.scattering for c in row] for row in padded]),
+                np.array([[c.fraction for c in row] for row in padded]))
+
     def treated_area(self, designs: np.ndarray) -> np.ndarray:
         """``(n,)`` m2 covered by treatments in each design ``(n, 6)``."""
-        fraction = np.array([[c.fraction for c in s.choices] + [0.0] * (self.width - len(s.choices))
-                             for s in self.surfaces])
         areas = np.array([s.area for s in self.surfaces])
-        return (fraction[np.arange(6), designs] * areas).sum(1)
-
-    @property
-    def width(self) -> int:
-        return max(len(s.choices) for s in self.surfaces)
+        return (self._choices[2][np.arange(6), designs] * areas).sum(1)
 
     def rows(self, designs: np.ndarray) -> pd.DataFrame:
         """The surfaces-layout rows (``ID``, PROTOCOL's 93 columns) of every design ``(n, 6)`` at every
         receiver: ``n * n_receivers`` rows, design-major, IDs ``d{design}_r{receiver}``."""
         n, n_rec = len(designs), len(self.receivers)
-        absorption = np.array([[c.absorption for c in s.choices] + [s.choices[0].absorption] * (self.width - len(s.choices))
-                               for s in self.surfaces])  # (6, width, 7)
-        scattering = np.array([[c.scattering for c in s.choices] + [s.choices[0].scattering] * (self.width - len(s.choices))
-                               for s in self.surfaces])
+        absorption, scattering, _ = self._choices
         per_surface = np.concatenate([absorption[np.arange(6), designs], scattering[np.arange(6), designs]], axis=2)
         materials = np.repeat(per_surface.reshape(n, -1), n_rec, axis=0)  # (n * n_rec, 6 * 14)
         geometry = np.tile(np.concatenate([np.tile([*self.dimensions, *self.source], (n_rec, 1)), self.receivers], 1),
