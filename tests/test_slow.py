@@ -63,3 +63,7 @@ def test_the_installed_package_has_its_configs_and_trains(installed):
     predicted = subprocess.run([str(python), "-m", "edc.predict", f"ckpt_path={ckpt}", room, "out=one.csv"],
                                capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
     assert predicted.returncode == 0 and (tmp / "one.csv").is_file(), predicted.stderr[-2000:]
+    searched = subprocess.run([str(python), "-m", "edc.train", "-m", "hparams_search=loss_weights", "trainer.max_epochs=1",
+                               "hydra.sweeper.n_trials=1", "~callbacks.progress_bar", "hydra.sweep.dir=search"],
+                              capture_output=True, text=True, cwd=tmp, env=env, timeout=600)  # the sweeper plugin too
+    assert searched.returncode == 0 and (tmp / "search" / "optimization_results.yaml").is_file(), searched.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""A real single-node SLURM (scripts/slurm/start.sh): the preset sweep and a requeued job.
+"""A real single-node SLURM (scripts/slurm/start.sh): the preset sweep, an Optuna search and a requeued job.
 
 Run with `make test-slurm` (needs root and Debian's packages; never part of `make test`).
 """
@@ -59,6 +59,25 @@ def test_preset_sweep_on_slurm(tmp_path):
         for name in ("metrics.json", "predictions.npy", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
             assert (run / name).is_file(), f"{run}/{name}"
     assert list(pd.read_csv(sweep / "summary.csv").status) == ["completed"] * 3
+
+
+def test_optuna_search_on_slurm(tmp_path):
+    """Two trials at a time as SLURM jobs, each reporting every epoch to the study's SQLite file."""
+    import optuna
+
+    sweep = tmp_path / "sweep"
+    result = subprocess.run([sys.executable, "-m", "edc.train", "-m", "hparams_search=loss_weights",
+                             "hydra/launcher=slurm", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+                             "trainer.max_epochs=2", "data.max_samples=60", "~callbacks.progress_bar",
+                             f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len({job.split("_")[0] for job in slurm_job_ids(sweep)}) == 1, "the two trials: one array job"
+    trials = optuna.load_study(study_name="loss_weights", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    for trial in trials:
+        assert sorted(trial.intermediate_values) == [0, 1], "every epoch reported from the SLURM job"
+        assert json.loads((sweep / str(trial.number) / "metadata.json").read_text())["objective"]["value"] \
+            == pytest.approx(trial.value)
 
 
 def val_epochs(run: Path) -> int:

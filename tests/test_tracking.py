@@ -95,3 +95,19 @@ def test_a_run_logs_to_a_real_mlflow_server(small_compact, tmp_path, mlflow_serv
     assert client.tracking_uri == mlflow_server
     _check_run(client, run, tmp_path / "run", epochs=2)
     assert list((tmp_path / "served").rglob("best.ckpt")), "the server stored the checkpoint"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_each_trial_of_a_search_is_an_mlflow_run(small_compact, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = subprocess.run([sys.executable, "-m", "edc.train", "-m", "hparams_search=loss_weights", "data=compact",
+                            f"data.path={small_compact}", "trainer.max_epochs=2", "hydra.sweeper.n_trials=2",
+                            "~callbacks.progress_bar", "logger=mlflow", f"logger.tracking_uri={store}",
+                            f"logger.artifact_location={tmp_path / 'artifacts'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    for trial in (0, 1):
+        client, run = _read_back(tmp_path / "sweep" / str(trial))
+        assert run.data.tags["optuna.study"] == "loss_weights" and run.data.tags["optuna.trial"] == str(trial)
+        assert len(client.get_metric_history(run.info.run_id, "val/t20_mae")) == 2  # the objective, every epoch

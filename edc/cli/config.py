@@ -39,7 +39,7 @@ OmegaConf.register_new_resolver("edc.cwd", lambda: os.getcwd(), replace=True)
 
 CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-MONITORED = ("val/loss", "val/edc_mae", "train/loss")
+MONITORED = ("val/loss", "val/edc_mae", "val/edt_mae", "val/t20_mae", "val/c50_mae", "train/loss")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 # The classes a config read from a file (a resumed run's config.yaml, a checkpoint's) may name: those the
 # shipped configs name (tests/test_train.py keeps the two in step). Instantiating any other `_target_`
@@ -145,6 +145,8 @@ RANGES = {
     "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
     "divergence.factor": (more_than(1), "a number > 1"),
     "divergence.patience": (count(1), "a positive integer"),
+    "optimized_metric": (optional(one_of(MONITORED[:-1])), f"one of {', '.join(MONITORED[:-1])} (logged every epoch)"),
+    "trial.number": (optional(count(0)), "a trial number (set by hparams_search; leave it to the search)"),
     # edc.evaluate
     "subset": (one_of(("test", "all")), "'test' (the checkpoint's split) or 'all' (every row)"),
     # edc.design

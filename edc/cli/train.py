@@ -39,7 +39,7 @@ from edc.errors import EXIT_FAILED, EXIT_OK, EdcInputError
 from edc.io import atomic_path, now, read_json, try_lock, update_metadata, write_json, write_text
 from edc.runs.records import git_commit, package_versions, process_identity
 from edc.training import report, tracking
-from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus
+from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus, TrialPruning
 from edc.training.datamodule import EdcDataModule
 from edc.training.evaluation import evaluate_split, print_metrics
 from edc.training.module import build_module
@@ -68,11 +68,15 @@ def resolve_precision(asked: str, accelerator: str) -> str:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: str) -> pl.Trainer:
     callbacks = [status] + [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks += [pruning] if (pruning := trial_pruning(cfg)) else []
     for cb in callbacks:
         if isinstance(cb, pl.callbacks.ModelCheckpoint):
             cb.dirpath = str(run_dir / "checkpoints")
     mlflow = cfg.get("logger") and str(cfg.logger.get("_target_", "")).endswith("MLFlowLogger")
-    extra = {"tags": {"edc.run_dir": str(run_dir)}, **tracking.resumed_run(run_dir)} if mlflow else {}
+    trial = cfg.get("trial") or {}
+    tags = {"edc.run_dir": str(run_dir), **({"optuna.study": str(trial.study), "optuna.trial": str(trial.number)}
+                                            if trial.get("number") is not None else {})}
+    extra = {"tags": tags, **tracking.resumed_run(run_dir)} if mlflow else {}
     logger = tracking.with_run_log(instantiate(cfg.logger, save_dir=str(run_dir), **extra)
                                    if cfg.get("logger") else False, run_dir)
     trainer_cfg = {k: v for k, v in cfg.trainer.items() if k != "precision"}
@@ -88,6 +92,19 @@ def build_trainer(cfg: DictConfig, run_dir: Path, status: RunStatus, precision: 
         raise EdcInputError(f"trainer (accelerator={cfg.trainer.get('accelerator')}, devices="
                             f"{cfg.trainer.get('devices')}): {reason}. Fix: trainer=cpu on this machine, or run "
                             "on one that has the device (e.g. hydra/launcher=slurm_gpu).") from None
+
+
+def trial_pruning(cfg: DictConfig) -> TrialPruning | None:
+    """The callback of a run of a search (``trial.number`` set by hparams_search): it reports the study's metric
+    to its trial every epoch and stops the run when the study prunes it. None outside a search, and for a
+    trial that has ended (a run resumed after its search)."""
+    trial = cfg.get("trial") or {}
+    if trial.get("number") is None:
+        return None
+    from edc.runs import search
+
+    reported = search.reported_trial(int(trial.number), str(trial.storage), str(trial.study))
+    return TrialPruning(*reported) if reported else None
 
 
 def check_ddp_in_sweep(cfg: DictConfig) -> None:
@@ -308,10 +325,12 @@ def _test_and_record(cfg, trainer, module, datamodule, status, run_dir: Path, se
     module.to("cpu")
     targets = OmegaConf.to_container(cfg.targets)
     metrics = evaluate_split(module, raw, edcs, datamodule.dataset.ids[rows.numpy()], run_dir, targets.get("band_floor"))
-    final = "diverged" if status.exit_code is not None else "completed"
+    pruned = any(isinstance(cb, TrialPruning) and cb.pruned_epoch is not None for cb in trainer.callbacks)
+    final = "diverged" if status.exit_code is not None else "pruned" if pruned else "completed"
+    objective = _objective(cfg, run_dir)
     gpu_memory = {"gpu_peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} \
         if torch.cuda.is_available() else {}
-    update_metadata(run_dir, status=final, finished=segments[-1]["finished"], **gpu_memory,
+    update_metadata(run_dir, status=final, finished=segments[-1]["finished"], **gpu_memory, **objective,
                     training_config=_training_config(cfg, datamodule, actual_epochs=trainer.current_epoch,
                                                      duration_minutes=round(sum(s["minutes"] for s in segments), 3),
                                                      best_checkpoint=best))
@@ -320,7 +339,20 @@ def _test_and_record(cfg, trainer, module, datamodule, status, run_dir: Path, se
     if final == "diverged":
         report.console.print(f"[red]run diverged[/]: {status.reason}. The test metrics above are those of "
                              f"best.ckpt. Usually cured by: {DIVERGENCE_CURES}.", soft_wrap=True)
-    return {**metrics, "status": final, "exit_code": status.exit_code or EXIT_OK}
+    return {**metrics, **{k: v["value"] for k, v in objective.items()}, "status": final,
+            "exit_code": status.exit_code or EXIT_OK}
+
+
+def _objective(cfg: DictConfig, run_dir: Path) -> dict:
+    """``{"objective": {"metric": ..., "value": ...}}`` of a run with an ``optimized_metric`` (a search's): the
+    metric at the epoch of its best checkpoint; ``{}`` without one."""
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return {}
+    from edc.runs.search import objective_value
+
+    monitor = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("monitor", "val/loss")
+    return {"objective": {"metric": metric, "value": objective_value(run_dir / METRICS_LOG, metric, monitor)}}
 
 
 METRICS_LOG, METRICS_ASIDE = Path("logs/metrics.csv"), Path("logs/metrics-before-resume.csv")

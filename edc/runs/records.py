@@ -11,7 +11,7 @@ from pathlib import Path
 from edc.io import read_json
 
 PACKAGES = ("edc", "torch", "pytorch-lightning", "hydra-core", "numpy", "pandas", "pyroomacoustics", "pyfar")
-TERMINAL = ("completed", "diverged", "interrupted", "failed", "dead")  # statuses of a run that has ended
+TERMINAL = ("completed", "pruned", "diverged", "interrupted", "failed", "dead")  # statuses of a run that has ended
 STALE_AFTER_S = 3600  # a running run on another host with no heartbeat for this long is reported stale
 # the test metrics every table of runs shows (compare, sweep summary)
 METRICS = ["edt_mae", "t20_mae", "c50_mae", "edt_r2", "t20_r2", "c50_r2", "edc_db_mae"]
@@ -118,6 +118,7 @@ def read_run(run_dir) -> dict:
         "split_by": (meta.get("data") or {}).get("split_by"), "test_set": test_set(meta),
         "reason": (meta.get("diverged") or {}).get("reason"),
         "command": meta.get("command", "train"), "debug": (meta.get("config_choices") or {}).get("debug"),
+        "objective": (meta.get("objective") or {}).get("value"),  # a search's run: its validation metric
     }
     metrics = read_json(run_dir / "metrics.json")
     if metrics is None and (run_dir / "predictions.npy").is_file() and (run_dir / "targets.npy").is_file():

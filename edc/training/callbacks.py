@@ -102,6 +102,30 @@ class RunStatus(pl.Callback):
             update_metadata(self.run_dir, status="failed", error=f"{type(exception).__name__}: {exception}")
 
 
+class TrialPruning(pl.Callback):
+    """Report ``metric`` to an Optuna trial after every validation (step: the epoch), and stop the run
+    when the study's pruner prunes the trial (``pruned_epoch`` says when). ``trial``: an
+    ``optuna.trial.Trial`` (report, should_prune) bound to the study's storage."""
+
+    def __init__(self, trial, metric: str):
+        super().__init__()
+        self.trial, self.metric = trial, metric
+        self.pruned_epoch: int | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        prune = False
+        if trainer.is_global_zero and self.metric in trainer.callback_metrics:
+            value = float(trainer.callback_metrics[self.metric])
+            if math.isfinite(value):  # a non-finite value is the divergence guard's to judge
+                self.trial.report(value, trainer.current_epoch)
+                prune = self.trial.should_prune()
+        if trainer.strategy.broadcast(prune, src=0):  # DDP: every process stops with the first
+            self.pruned_epoch = trainer.current_epoch
+            trainer.should_stop = True
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary file and renamed: a full disk or a kill while writing leaves
     the previous ``best.ckpt`` / ``last.ckpt`` whole (Lightning's writer truncates the file first)."""

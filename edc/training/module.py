@@ -8,10 +8,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from torch import nn
+from torchmetrics import MeanMetric
 
+from edc.acoustics import iso3382
 from edc.data.schema import LAYOUTS
 from edc.models import Surrogate, build_surrogate
 from edc.training.losses import LossContext
+
+VALIDATION_PARAMETERS = ("edt", "t20", "c50")  # logged every epoch as val/<p>_mae (broadband curve; s, s, dB)
 
 
 class EdcModule(Surrogate, pl.LightningModule):
@@ -33,6 +37,8 @@ class EdcModule(Surrogate, pl.LightningModule):
         self.loss, self.broadband_weight = loss, float(broadband_weight)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.config = config or {}
+        self.parameter_errors = nn.ModuleDict({name: MeanMetric(nan_strategy="ignore")
+                                               for name in VALIDATION_PARAMETERS})
 
     def _shared_step(self, batch, stage: str):
         raw, edc, _ = batch
@@ -48,7 +54,19 @@ class EdcModule(Surrogate, pl.LightningModule):
             mae = torch.mean(torch.abs(self.target_transform.decode(pred.float())[:, 0] - edc[:, 0]))  # broadband
             self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
                      sync_dist=True)
+        if stage == "val":
+            self._log_parameter_errors(self.target_transform.decode(pred.float())[:, 0], edc[:, 0])
         return loss
+
+    def _log_parameter_errors(self, predicted_edc: torch.Tensor, target_edc: torch.Tensor) -> None:
+        """``val/edt_mae``, ``val/t20_mae`` (s) and ``val/c50_mae`` (dB) of broadband curves ``(n, n_samples)``,
+        over the rooms where both values are defined (the objective and the pruning of a search read them)."""
+        with torch.no_grad():
+            predicted = iso3382.parameters(predicted_edc.double(), self.fs, names=VALIDATION_PARAMETERS)
+            expected = iso3382.parameters(target_edc.double(), self.fs, names=VALIDATION_PARAMETERS)
+        for name, metric in self.parameter_errors.items():
+            metric.update((predicted[name] - expected[name]).abs())  # NaN where either is undefined: ignored
+            self.log(f"val/{name}_mae", metric, on_step=False, on_epoch=True)
 
     def _loss(self, pred, target, edc):
         """The loss of every curve alike, or with bands, ``broadband_weight`` x the broadband curve's loss
