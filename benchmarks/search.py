@@ -50,13 +50,31 @@ def timed(part: str, args: list[str], done) -> float:
     return timing[part]
 
 
-def presets_done() -> bool:
-    summary = OUT / "presets" / "summary.csv"
-    if summary.is_file() and (pd.read_csv(summary).status == "completed").sum() == len(PRESETS):
+def sweep_done(part: str, n_runs: int) -> bool:
+    """Whether the sweep ``part`` completed its ``n_runs`` runs; an earlier attempt cut short is removed (its
+    runs start again)."""
+    summary = OUT / part / "summary.csv"
+    if summary.is_file() and (pd.read_csv(summary).status == "completed").sum() == n_runs:
         return True
-    if (OUT / "presets").exists():  # an earlier attempt cut short: the three runs again, from the start
-        subprocess.run(["rm", "-rf", str(OUT / "presets")], check=True)
+    if (OUT / part).exists():
+        subprocess.run(["rm", "-rf", str(OUT / part)], check=True)
     return False
+
+
+def search_done(n_trials: int) -> bool:
+    results = OUT / "search" / "optimization_results.yaml"
+    return results.is_file() and sum(OmegaConf.load(results).trials.values()) >= n_trials
+
+
+def seed_row(label: str, run_dirs: list[Path], floor: dict) -> list:
+    """Mean and standard deviation over the runs of seeds 0, 1, 2 of one configuration."""
+    metrics = pd.DataFrame([json.loads((d / "metrics.json").read_text()) for d in run_dirs])
+    val = [pd.read_csv(d / "logs" / "metrics.csv").dropna(subset=["val/loss"]).pipe(
+        lambda h: h.loc[h["val/loss"].idxmin(), "val/t20_mae"]) for d in run_dirs]
+    t20, c50 = metrics.t20_mae, metrics.c50_mae
+    return [label, "", f"{pd.Series(val).mean():.4f}", f"{metrics.edt_mae.mean():.4f}",
+            f"{t20.mean():.4f} +- {t20.std():.4f} ({t20.mean() / floor['t20_broadband']:.2f}x)",
+            f"{c50.mean():.3f} +- {c50.std():.3f} ({c50.mean() / floor['c50_broadband']:.2f}x)", "", ""]
 
 
 def run_row(run_dir: Path, label: str, floor: dict) -> list:
@@ -78,9 +96,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
     budget = [f"trainer.max_epochs={args.epochs}"]
-    preset_seconds = timed("presets", [f"loss={','.join(PRESETS)}", *budget], presets_done)
+    preset_seconds = timed("presets", [f"loss={','.join(PRESETS)}", *budget], lambda: sweep_done("presets", 3))
     search_args = ["hparams_search=loss_weights", f"hydra.sweeper.n_trials={args.trials}", *budget]
-    search_seconds = timed("search", search_args, lambda: False)  # the study runs only what is missing
+    search_seconds = timed("search", search_args, lambda: search_done(args.trials))  # else it goes on
 
     floor = json.loads((RESULTS / "noise-floors.json").read_text())["rows"]
     presets = pd.read_csv(OUT / "presets" / "summary.csv")
@@ -88,6 +106,17 @@ def main() -> None:
             for job, name in zip(presets.job, [o.split("loss=")[1].split()[0] for o in presets.overrides])]
     results = OmegaConf.load(OUT / "search" / "optimization_results.yaml")
     rows.append(run_row(OUT / "search" / str(results.best_trial), f"search best (trial {results.best_trial})", floor))
+    # seed spread: the best preset (by validation T20, as the search chooses) and the search's best, seeds 1 and 2
+    best_preset = PRESETS[min(range(3), key=lambda i: float(rows[i][2]))]
+    best_weights = [f"{k}={v!r}" for k, v in results.best_params.items()]
+    timed("seeds-preset", [f"loss={best_preset}", "seed=1,2", *budget], lambda: sweep_done("seeds-preset", 2))
+    timed("seeds-search", ["loss=weighted_edc", *best_weights, "seed=1,2", *budget],
+          lambda: sweep_done("seeds-search", 2))
+    preset_job = list(PRESETS).index(best_preset)
+    rows.append(seed_row(f"preset {best_preset}, seeds 0-2",
+                         [OUT / "presets" / str(preset_job), OUT / "seeds-preset" / "0", OUT / "seeds-preset" / "1"], floor))
+    rows.append(seed_row("search best, seeds 0-2", [OUT / "search" / str(results.best_trial),
+                                                    OUT / "seeds-search" / "0", OUT / "seeds-search" / "1"], floor))
     counts = results.trials
     report("search", f"Optuna search ({args.trials} trials) against the three hand presets, paper6000, "
            f"{args.epochs} epochs each",

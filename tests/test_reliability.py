@@ -202,6 +202,7 @@ def test_a_run_killed_with_sigkill_reads_dead_not_running(small_compact, tmp_pat
     assert read_run(run_dir)["status"] == "dead" and job_state(run_dir)["state"] == "dead"
 
 
+@pytest.mark.slow  # three processes, 35 s
 def test_a_second_run_into_a_dir_being_trained_into_is_refused(small_compact, tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "edc.train", "data=compact", f"data.path={small_compact}", "model=mlp", "loss=mse",

@@ -27,6 +27,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert (tmp_path / "summary.md").read_text().count("completed") == 1
 
 
+@pytest.mark.slow  # three parallel trainings on 2 cores, 35 s
 def test_presets_run_in_parallel_processes(tmp_path):
     result = sweep(tmp_path, "loss=conservative,moderate,aggressive", "hydra/launcher=local_parallel")
     assert result.returncode == 0, result.stderr[-3000:]

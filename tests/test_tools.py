@@ -102,6 +102,7 @@ def test_compare_lists_training_runs_only_and_keeps_debug_runs_apart(sweep_dir, 
     assert sorted(Path(r).name for r in ranked.run) == ["debug", "train"], "one block each, whatever their MAE"
 
 
+@pytest.mark.slow  # four trainings, 50 s
 def test_compare_keeps_runs_tested_on_other_rooms_of_one_dataset_apart(tmp_path):
     """Same dataset, other test rooms (another split seed or split_by, a subset): never ranked together."""
     runs = {"a": [], "b": ["data.split_seed=7"], "c": ["data.split_by=configuration"], "d": ["data.max_samples=50"]}

@@ -49,6 +49,7 @@ BUILDABLE = frozenset({
     "edc.models.HybridV3", "edc.models.BandConvNet", "edc.training.datamodule.EdcDataModule",
     "edc.training.losses.MSELoss", "edc.training.losses.LogEDCLoss", "edc.training.losses.WeightedEDCLoss",
     "edc.training.losses.AuxiliaryLoss", "edc.training.losses.EDCRIRLoss", "edc.runs.sweep.SweepSummary",
+    "hydra_plugins.edc_optuna_sweeper.OptunaSweeper", "optuna.samplers.TPESampler", "optuna.pruners.MedianPruner",
     "torch.optim.Adam", "torch.optim.AdamW", "torch.optim.lr_scheduler.CosineAnnealingLR",
     "pytorch_lightning.Trainer", "pytorch_lightning.callbacks.ModelCheckpoint",
     "pytorch_lightning.callbacks.EarlyStopping", "pytorch_lightning.callbacks.RichProgressBar",
