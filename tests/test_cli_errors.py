@@ -103,6 +103,8 @@ CONFIG_CASES = {
     "batch size 0": (["data.batch_size=0"], "data.batch_size=0"),
     "negative loss weight": (["loss=weighted_edc", "loss.t20_weight=-1"], "loss.t20_weight=-1"),
     "NaN loss weight": (["loss=weighted_edc", "loss.c50_weight=nan"], "loss.c50_weight=nan"),
+    "negative band weight": (["loss.band_weights.250=-1"],
+                             "'250': -1, '500': 1.0, '1000': 1.0, '2000': 1.0, '4000': 1.0, '8000': 1.0}: must be a positive"),
     "aux_weight too large": (["loss=auxiliary", "loss.aux_weight=5"], "loss.aux_weight=5"),
     "aux_weight too small": (["loss=auxiliary", "loss.aux_weight=0.001"], "loss.aux_weight=0.001"),
     "dropout above 1": (["model.net.dropout=1.5"], "model.net.dropout=1.5: must be a probability"),

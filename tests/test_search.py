@@ -111,6 +111,7 @@ def test_a_killed_search_goes_on_where_it_stopped(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["loss.t2_weight=interval(1,2)"], "search space key loss.t2_weight: this run's config has no such key"),
     (["optimized_metric=val/t30_mae"], "optimized_metric=val/t30_mae: runs do not log it"),
+    (["optimized_metric=val/t20_bands_mae", "data.bands=false"], "runs trained broadband only do not log it"),
     (["hydra.sweeper.storage=sqlite:///{other}"],
      "made by another search (it differs in search (stored: physics; this search: loss_weights), space (loss.c50"),
 ])
@@ -173,3 +174,23 @@ def test_trials_run_in_parallel_processes(tmp_path):
     assert starts[1] < trials[0].datetime_complete, "trials 0 and 1 ran at the same time"
     for trial in trials:
         assert sorted(trial.intermediate_values) == list(range(len(epochs_of(tmp_path / str(trial.number)))))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_band_weights_search_trains_each_trial_with_its_weights_and_minimises_the_band_error(tmp_path):
+    """hparams_search=band_weights on the built-in band rooms: each trial's 7 weights reach its run's loss, and
+    its objective is val/t20_bands_mae at the epoch of its best checkpoint."""
+    result = subprocess.run([sys.executable, "-m", "edc.train", "-m", "hparams_search=band_weights", "trainer.max_epochs=2",
+                             "~callbacks.progress_bar", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = study_of(tmp_path, "band_weights").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:
+        job = tmp_path / str(trial.number)
+        used = json.loads((job / "metadata.json").read_text())["loss_config"]["band_weights"]
+        assert used == pytest.approx({k.split(".")[-1]: v for k, v in trial.params.items()})
+        history = epochs_of(job)
+        assert trial.value == pytest.approx(history.loc[history["val/loss"].idxmin(), "val/t20_bands_mae"])
+

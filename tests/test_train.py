@@ -417,12 +417,14 @@ def test_bands_false_trains_broadband_only_and_true_needs_bands(small_bands, sma
     assert "t20_1000_mae" not in json.loads((tmp_path / "broadband" / "metrics.json").read_text())
     with pytest.raises(EdcInputError, match="has no band curves"):
         train(tiny(small_compact, "data.bands=true"), tmp_path / "no")
+    with pytest.raises(EdcInputError, match="optimized_metric=val/t20_bands_mae: runs log it only where the data has band"):
+        train(tiny(small_compact, "+optimized_metric=val/t20_bands_mae"), tmp_path / "no")
 
 
 @pytest.mark.unit
 def test_broadband_weight_weighs_the_broadband_curve_against_the_bands():
     from edc.training.losses import LossContext
-    from edc.training.module import build_module
+    from edc.training.module import build_module, curve_weights
 
     config = OmegaConf.to_container(make_cfg("loss=mse", "model=mlp", "loss.broadband_weight=3.0"), resolve=True)
     module = build_module(config, 50, 1000.0, n_curves=8)
@@ -433,8 +435,53 @@ def test_broadband_weight_weighs_the_broadband_curve_against_the_bands():
     broadband = module.loss(pred[:, :1], target[:, :1], ctx)[0]
     bands = module.loss(pred[:, 1:], target[:, 1:], ctx)[0]
     assert loss == pytest.approx(float((3.0 * broadband + 7 * bands) / 10.0), rel=1e-6)
-    module.broadband_weight = 1.0
+    module.curve_weights = curve_weights()  # every curve alike: one mean over all
     assert module._loss(pred, target, edc_curves)[0] == pytest.approx(float(module.loss(pred, target, ctx)[0]), rel=1e-6)
+
+
+@pytest.mark.unit
+def test_band_weights_weigh_each_bands_loss():
+    """loss.band_weights: the loss is each curve's loss weighted by its band's weight (broadband first)."""
+    from edc.training.losses import LossContext
+    from edc.training.module import build_module
+
+    weights = dict(zip(["125", "250", "500", "1000", "2000", "4000", "8000"], [4.0, 2.0, 1.0, 1.0, 0.5, 0.5, 0.25]))
+    overrides = [f"loss.band_weights.{band}={w}" for band, w in weights.items()]
+    config = OmegaConf.to_container(make_cfg("loss=moderate", "model=mlp", "loss.broadband_weight=2.0", *overrides),
+                                    resolve=True)
+    module = build_module(config, 50, 1000.0, n_curves=8)
+    pred, target = torch.randn(4, 8, 50), torch.randn(4, 8, 50)
+    edc_curves = torch.exp(-torch.arange(50) / 50.0 * torch.linspace(2, 20, 8)[:, None]).expand(4, 8, 50)
+    loss, _ = module._loss(pred, target, edc_curves)
+    each = [module.loss(pred[:, c : c + 1], target[:, c : c + 1], LossContext(edc_curves[:, c : c + 1], None, 1000.0))[0]
+            for c in range(8)]
+    expected = (2.0 * each[0] + sum(w * v for w, v in zip(weights.values(), each[1:]))) / (2.0 + sum(weights.values()))
+    assert loss == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.unit
+def test_validation_logs_each_parameters_error_over_the_bands():
+    """val/<p>_bands_mae: the mean absolute error over every room and band where both values are defined,
+    from the same curves as a T20 computed band by band."""
+    import pytorch_lightning as pl
+
+    from edc.training.module import build_module
+
+    module = build_module(OmegaConf.to_container(make_cfg("model=mlp"), resolve=True), 1000, 1000.0, n_curves=8)
+    t = torch.arange(1000) / 1000.0
+    decay_times = torch.rand(10, 8, 1) * 0.8 + 0.2
+    curves = torch.exp(-13.8155 * t / decay_times)  # (10 rooms, 8 curves, 1 s at 1 kHz), a T of 0.2 to 1 s
+    raw = torch.rand(10, 16) * 2 + 1
+    module.fit_scalers(raw, curves)
+    batch = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(raw, curves, torch.arange(10)), batch_size=10)
+    logged = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False).validate(module, batch, verbose=False)[0]
+    with torch.no_grad():
+        predicted = module.target_transform.decode(module(raw)).double().numpy()
+    errors = np.abs(acoustics.t20(predicted[:, 1:], 1000.0) - acoustics.t20(curves[:, 1:].double().numpy(), 1000.0))
+    assert errors.shape == (10, 7) and logged["val/t20_bands_mae"] == pytest.approx(float(np.nanmean(errors)), rel=1e-5)
+    broadband = np.abs(acoustics.t20(predicted[:, 0], 1000.0) - acoustics.t20(curves[:, 0].double().numpy(), 1000.0))
+    assert logged["val/t20_mae"] == pytest.approx(float(np.nanmean(broadband)), rel=1e-5)
 
 
 @pytest.mark.unit

@@ -9,13 +9,15 @@ from __future__ import annotations
 import importlib.resources
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from edc.acoustics import OCTAVE_BANDS_HZ
 from edc.errors import EdcInputError
 from edc.models.scaling import REPRESENTATIONS, SCALERS
+from edc.training.logged import MONITORED, OBJECTIVES
 
 # ${edc.either:VALUE,DEFAULT}: VALUE unless it is null. (oc.select returns a null value as
 # is since omegaconf 2.3.1, so it cannot give a default for an optional key.)
@@ -39,7 +41,6 @@ OmegaConf.register_new_resolver("edc.cwd", lambda: os.getcwd(), replace=True)
 
 CONF_DIR = str(importlib.resources.files("edc.conf"))  # conf/ of the source tree, or the installed package
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-MONITORED = ("val/loss", "val/edc_mae", "val/edt_mae", "val/t20_mae", "val/c50_mae", "train/loss")
 REGION_WEIGHTS = ("edt_weight", "t20_weight", "c50_weight", "base_weight")
 # The classes a config read from a file (a resumed run's config.yaml, a checkpoint's) may name: those the
 # shipped configs name (tests/test_train.py keeps the two in step). Instantiating any other `_target_`
@@ -104,6 +105,12 @@ def one_of(choices):
     return lambda value: value in choices
 
 
+def per_band(test):
+    """A test: a mapping of each octave band's centre in Hz (``"125"`` ... ``"8000"``) to a value passing ``test``."""
+    return lambda v: (isinstance(v, Mapping) and sorted(map(str, v)) == sorted(map(str, OCTAVE_BANDS_HZ))
+                      and all(map(test, v.values())))
+
+
 def interval(high: float):
     """A test: ``[min, max]`` with ``0 < min <= max <= high``."""
     return lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v)) and 0 < v[0] <= v[1] <= high
@@ -139,6 +146,8 @@ RANGES = {
                         "training; 0.1 is the default)")),
     "loss.floor_db": (below(0), "a level below 0 dB, e.g. -40"),
     "loss.broadband_weight": (more_than(0), "a positive weight (1: the broadband curve counts as one band)"),
+    "loss.band_weights": (per_band(more_than(0)), ('a positive weight for each octave band, {"125": 1.0, ..., '
+                                                   '"8000": 1.0}; set one as loss.band_weights.125=2.0')),
     "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
     **{f"loss.{k}": (at_least(0), "a finite number >= 0")
        for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
@@ -146,7 +155,7 @@ RANGES = {
     "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
     "divergence.factor": (more_than(1), "a number > 1"),
     "divergence.patience": (count(1), "a positive integer"),
-    "optimized_metric": (optional(one_of(MONITORED[:-1])), f"one of {', '.join(MONITORED[:-1])} (logged every epoch)"),
+    "optimized_metric": (optional(one_of(OBJECTIVES)), f"one of {', '.join(OBJECTIVES)} (logged every epoch)"),
     "trial.number": (optional(count(0)), "a trial number (set by hparams_search; leave it to the search)"),
     # edc.evaluate
     "subset": (one_of(("test", "all")), "'test' (the checkpoint's split) or 'all' (every row)"),

@@ -42,6 +42,7 @@ from edc.training import report, tracking
 from edc.training.callbacks import DIVERGENCE_CURES, AtomicCheckpointIO, RunStatus, TrialPruning
 from edc.training.datamodule import EdcDataModule
 from edc.training.evaluation import evaluate_split, print_metrics
+from edc.training.logged import BAND_ERRORS
 from edc.training.module import build_module
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,10 @@ def _train(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, continuing: bo
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule: EdcDataModule = instantiate(cfg.data)
     datamodule.setup("fit")
+    if cfg.get("optimized_metric") in BAND_ERRORS and datamodule.n_curves == 1:
+        raise EdcInputError(f"optimized_metric={cfg.optimized_metric}: runs log it only where the data has band "
+                            f"curves, and {datamodule.dataset.source} trains broadband only. Fix: data with bands "
+                            "(band_edcs.npy), or optimized_metric=val/t20_mae.")
     module = build_module(OmegaConf.to_container(cfg, resolve=True), datamodule.n_samples, datamodule.target_fs,
                           datamodule.n_curves, datamodule.layout)
     training_rooms = datamodule.split("train")
@@ -409,7 +414,7 @@ def _training_config(cfg: DictConfig, datamodule: EdcDataModule, **extra) -> dic
 
 def _loss_config(cfg: DictConfig) -> dict:
     """Loss type, its weights and the gradient clipping, for metadata.json."""
-    settings = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k not in ("_target_", "name")}
     return {"type": cfg.loss.get("name"), **settings, "gradient_clip_val": cfg.trainer.get("gradient_clip_val")}
 
 

@@ -29,10 +29,10 @@ from optuna.trial import TrialState
 
 from edc.errors import EdcInputError, report_input_error
 from edc.io import atomic_path
+from edc.training.logged import BAND_ERRORS, OBJECTIVES
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("val/loss", "val/edc_mae", "val/edt_mae", "val/t20_mae", "val/c50_mae")  # what every run logs per epoch
 STUDY_FILE = "optuna.db"
 SIGNATURE = "edc_search"  # the study's user attribute that says which search made it
 
@@ -227,6 +227,10 @@ class OptunaSearch:
         if metric not in OBJECTIVES:
             raise EdcInputError(f"optimized_metric={metric}: runs do not log it. Fix: one of {', '.join(OBJECTIVES)} "
                                 "(logged every epoch, so that pruning can read it too).")
+        if metric in BAND_ERRORS and (config.get("data") or {}).get("bands") is False:
+            raise EdcInputError(f"optimized_metric={metric} with data.bands=false: runs trained broadband only do "
+                                "not log it. Fix: data.bands=null (bands where the data has them) or "
+                                "optimized_metric=val/t20_mae.")
         if s.get("direction", "minimize") not in ("minimize", "maximize"):
             raise EdcInputError(f"hydra.sweeper.direction={s.get('direction')}: must be minimize or maximize.")
         for key in ("n_trials", "n_jobs"):

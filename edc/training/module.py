@@ -13,9 +13,9 @@ from torchmetrics import MeanMetric
 from edc.acoustics import iso3382
 from edc.data.schema import LAYOUTS
 from edc.models import Surrogate, build_surrogate
+from edc.training.logged import VALIDATION_PARAMETERS
 from edc.training.losses import LossContext
 
-VALIDATION_PARAMETERS = ("edt", "t20", "c50")  # logged every epoch as val/<p>_mae (broadband curve; s, s, dB)
 
 
 class EdcModule(Surrogate, pl.LightningModule):
@@ -32,13 +32,15 @@ class EdcModule(Surrogate, pl.LightningModule):
     """
 
     def __init__(self, surrogate: Surrogate, loss: nn.Module, optimizer, scheduler=None, config: dict | None = None,
-                 broadband_weight: float = 1.0):
+                 broadband_weight: float = 1.0, band_weights: dict | None = None):
         super().__init__(surrogate.model, surrogate.feature_scaler, surrogate.target_transform, surrogate.fs)
-        self.loss, self.broadband_weight = loss, float(broadband_weight)
+        self.loss = loss
+        self.curve_weights = curve_weights(broadband_weight, band_weights)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.config = config or {}
         self.parameter_errors = nn.ModuleDict({name: MeanMetric(nan_strategy="ignore")
                                                for name in VALIDATION_PARAMETERS})
+        self.band_errors = nn.ModuleDict({name: MeanMetric(nan_strategy="ignore") for name in VALIDATION_PARAMETERS})
 
     def _shared_step(self, batch, stage: str):
         raw, edc, _ = batch
@@ -55,32 +57,42 @@ class EdcModule(Surrogate, pl.LightningModule):
             self.log(f"{stage}/edc_mae", mae, prog_bar=stage == "val", on_epoch=True, batch_size=len(raw),
                      sync_dist=True)
         if stage == "val":
-            self._log_parameter_errors(self.target_transform.decode(pred.float())[:, 0], edc[:, 0])
+            predicted = self.target_transform.decode(pred.float())
+            self._log_parameter_errors(predicted[:, 0], edc[:, 0], self.parameter_errors, "")
+            if pred.shape[1] > 1:
+                self._log_parameter_errors(predicted[:, 1:], edc[:, 1:], self.band_errors, "_bands")
         return loss
 
-    def _log_parameter_errors(self, predicted_edc: torch.Tensor, target_edc: torch.Tensor) -> None:
-        """``val/edt_mae``, ``val/t20_mae`` (s) and ``val/c50_mae`` (dB) of broadband curves ``(n, n_samples)``,
-        over the rooms where both values are defined (the objective and the pruning of a search read them)."""
+    def _log_parameter_errors(self, predicted_edc: torch.Tensor, target_edc: torch.Tensor, errors: nn.ModuleDict,
+                              suffix: str) -> None:
+        """``val/edt<suffix>_mae``, ``val/t20<suffix>_mae`` (s) and ``val/c50<suffix>_mae`` (dB) of curves
+        ``(n, n_samples)`` or ``(n, 7, n_samples)``, over the rooms (and bands) where both values are defined
+        (the objective and the pruning of a search read them)."""
         with torch.no_grad():
             predicted = iso3382.parameters(predicted_edc.double(), self.fs, names=VALIDATION_PARAMETERS)
             expected = iso3382.parameters(target_edc.double(), self.fs, names=VALIDATION_PARAMETERS)
-        for name, metric in self.parameter_errors.items():
+        for name, metric in errors.items():
             metric.update((predicted[name] - expected[name]).abs())  # NaN where either is undefined: ignored
-            self.log(f"val/{name}_mae", metric, on_step=False, on_epoch=True)
+            self.log(f"val/{name}{suffix}_mae", metric, on_step=False, on_epoch=True)
 
     def _loss(self, pred, target, edc):
-        """The loss of every curve alike, or with bands, ``broadband_weight`` x the broadband curve's loss
-        beside the 7 bands' (``loss.broadband_weight``: 1 counts the broadband curve as one band)."""
-        def part(curves):
+        """The loss of every curve alike, or the mean of each curve's loss weighted by ``curve_weights``
+        (the broadband curve's, then one per octave band: ``loss.broadband_weight``, ``loss.band_weights``)."""
+        def part(c):
+            curves = slice(c, c + 1) if c is not None else slice(None)
             ctx = LossContext(target_edc=edc[:, curves], fs=self.fs,
                               decode=lambda y: self.target_transform.decode(y, curves))
             return self.loss(pred[:, curves], target[:, curves], ctx)
 
-        if pred.shape[1] == 1 or self.broadband_weight == 1.0:
-            return part(slice(None))
-        (broadband, terms), (bands, _) = part(slice(0, 1)), part(slice(1, None))
-        n_bands = pred.shape[1] - 1
-        return (self.broadband_weight * broadband + n_bands * bands) / (self.broadband_weight + n_bands), terms
+        weights = self.curve_weights[: pred.shape[1]]
+        if len(set(weights)) == 1:  # one curve, or every curve alike: one mean over all
+            return part(None)
+        parts = [part(c) for c in range(pred.shape[1])]
+        total = sum(weights)
+        value = sum(w * v for w, (v, _) in zip(weights, parts)) / total
+        terms = {k: torch.stack([t[k] for _, t in parts]).amax() if k.endswith("fallback")  # a batch counts once
+                 else sum(w * t[k] for w, (_, t) in zip(weights, parts)) / total for k in parts[0][1]}
+        return value, terms
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
@@ -115,14 +127,24 @@ class EdcModule(Surrogate, pl.LightningModule):
         checkpoint["edc_config"] = self.config
 
 
+CURVE_WEIGHTS = ("broadband_weight", "band_weights")  # keys of every loss config that the module applies
+
+
+def curve_weights(broadband_weight: float = 1.0, band_weights: dict | None = None) -> tuple[float, ...]:
+    """The weight of each predicted curve's loss: the broadband curve's, then the 7 octave bands' in
+    ``OCTAVE_BANDS_HZ`` order (``band_weights``: ``{"125": w, ..., "8000": w}``; None: 1 each)."""
+    bands = band_weights or {}
+    return (float(broadband_weight), *(float(bands.get(str(b), 1.0)) for b in iso3382.OCTAVE_BANDS_HZ))
+
+
 def build_module(config: dict, n_samples: int, fs: float, n_curves: int = 1, layout: str = "paper") -> EdcModule:
     """The module of a resolved run config (a plain dict): surrogate, loss, optimizer, scheduler; the
     network predicts ``n_curves`` curves (1: broadband; 8: broadband and the 7 octave bands) from rooms in
     ``layout`` (``paper``: 16 columns; ``surfaces``: a material per surface, 93)."""
     model = config["model"]
-    loss = instantiate({k: v for k, v in config["loss"].items() if k not in ("name", "broadband_weight")})
+    loss = instantiate({k: v for k, v in config["loss"].items() if k not in ("name", *CURVE_WEIGHTS)})
     config = {**config, "data": {**config["data"], "bands": n_curves > 1}, "feature_layout": layout}  # what it reads
     return EdcModule(build_surrogate(model, len(LAYOUTS[layout]), n_samples, fs, n_curves), loss,
                      optimizer=instantiate(model["optimizer"]),
                      scheduler=instantiate(model["scheduler"]) if model.get("scheduler") else None, config=config,
-                     broadband_weight=config["loss"].get("broadband_weight", 1.0))
+                     **{k: config["loss"][k] for k in CURVE_WEIGHTS if k in config["loss"]})
