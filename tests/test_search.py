@@ -28,8 +28,8 @@ def command(sweep_dir, *args):
     return [sys.executable, "-m", "edc.train", "-m", *SEARCH, f"hydra.sweep.dir={sweep_dir}", *args]
 
 
-def run(sweep_dir, *args):
-    return subprocess.run(command(sweep_dir, *args), capture_output=True, text=True, cwd=ROOT, timeout=900)
+def run(sweep_dir, *args, cwd=ROOT):
+    return subprocess.run(command(sweep_dir, *args), capture_output=True, text=True, cwd=cwd, timeout=900)
 
 
 def study_of(sweep_dir, name="loss_weights") -> optuna.Study:
@@ -120,7 +120,8 @@ def test_bad_search_input_exits_2_before_any_trial(tmp_path, args, message):
     optuna.create_study(storage=f"sqlite:///{other}", study_name="loss_weights").set_user_attr(
         search.SIGNATURE, {"search": "physics", "space": {}, "metric": "val/t20_mae", "direction": "minimize"})
     sweep_dir = tmp_path / "sweep"
-    result = run(sweep_dir, *[a.format(other=other) for a in args])
+    result = run(sweep_dir, *[a.format(other=other) for a in args], cwd=tmp_path)  # outside the repository: the
+    # sweeper is found there too (an editable install hides hydra_plugins from Hydra's listing)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not sweep_dir.exists() or not any(p.name.isdigit() for p in sweep_dir.iterdir())

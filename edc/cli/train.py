@@ -360,6 +360,16 @@ def _objective(cfg: DictConfig, run_dir: Path) -> dict:
     return {"objective": {"metric": metric, "value": objective_value(run_dir / METRICS_LOG, metric, monitor)}}
 
 
+def register_sweeper() -> None:
+    """Register edc's Optuna sweeper with Hydra by hand. Hydra finds plugins by listing the ``hydra_plugins``
+    package, and an editable install (``pip install -e .``) hides it from that listing once the command runs
+    outside the repository."""
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.edc_optuna_sweeper import OptunaSweeper
+
+    Plugins.instance().register(OptunaSweeper)
+
+
 METRICS_LOG, METRICS_ASIDE = Path("logs/metrics.csv"), Path("logs/metrics-before-resume.csv")
 
 
