@@ -85,6 +85,7 @@ def test_compare_never_ranks_different_datasets_together(sweep_dir, tmp_path):
     assert result.returncode == 0 and "2 different test sets" in result.stdout
 
 
+@pytest.mark.slow  # three more commands, 30 s
 def test_compare_lists_training_runs_only_and_keeps_debug_runs_apart(sweep_dir, tmp_path):
     """An evaluation's dir holds metrics.json and a generation's a record: neither is a run to rank.
     A debug run (debug=fdr: one batch per epoch) is ranked in a block of its own."""
