@@ -24,6 +24,8 @@ import pandas as pd
 from common import RESULTS, report
 from omegaconf import OmegaConf
 
+from edc.runs.search import objective_value
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "multirun" / "benchmark-search"
 PRESETS = ("conservative", "moderate", "aggressive")
@@ -69,8 +71,7 @@ def search_done(n_trials: int) -> bool:
 def seed_row(label: str, run_dirs: list[Path], floor: dict) -> list:
     """Mean and standard deviation over the runs of seeds 0, 1, 2 of one configuration."""
     metrics = pd.DataFrame([json.loads((d / "metrics.json").read_text()) for d in run_dirs])
-    val = [pd.read_csv(d / "logs" / "metrics.csv").dropna(subset=["val/loss"]).pipe(
-        lambda h: h.loc[h["val/loss"].idxmin(), "val/t20_mae"]) for d in run_dirs]
+    val = [objective_value(d / "logs" / "metrics.csv", "val/t20_mae") for d in run_dirs]
     t20, c50 = metrics.t20_mae, metrics.c50_mae
     return [label, "", f"{pd.Series(val).mean():.4f}", f"{metrics.edt_mae.mean():.4f}",
             f"{t20.mean():.4f} +- {t20.std():.4f} ({t20.mean() / floor['t20_broadband']:.2f}x)",
@@ -81,8 +82,7 @@ def run_row(run_dir: Path, label: str, floor: dict) -> list:
     meta = json.loads((run_dir / "metadata.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     loss = meta["loss_config"]
-    history = pd.read_csv(run_dir / "logs" / "metrics.csv").dropna(subset=["val/loss"])
-    val_t20 = history.loc[history["val/loss"].idxmin(), "val/t20_mae"]  # at best.ckpt's epoch: the objective
+    val_t20 = objective_value(run_dir / "logs" / "metrics.csv", "val/t20_mae")  # at best.ckpt's epoch
     weights = "/".join(f"{loss[k]:.2f}" for k in ("edt_weight", "t20_weight", "c50_weight"))
     return [label, weights, f"{val_t20:.4f}", f"{metrics['edt_mae']:.4f}",
             f"{metrics['t20_mae']:.4f} ({metrics['t20_mae'] / floor['t20_broadband']:.2f}x)",
@@ -113,8 +113,8 @@ def main() -> None:
     timed("seeds-search", ["loss=weighted_edc", *best_weights, "seed=1,2", *budget],
           lambda: sweep_done("seeds-search", 2))
     preset_job = list(PRESETS).index(best_preset)
-    rows.append(seed_row(f"preset {best_preset}, seeds 0-2",
-                         [OUT / "presets" / str(preset_job), OUT / "seeds-preset" / "0", OUT / "seeds-preset" / "1"], floor))
+    preset_runs = [OUT / "presets" / str(preset_job), OUT / "seeds-preset" / "0", OUT / "seeds-preset" / "1"]
+    rows.append(seed_row(f"preset {best_preset}, seeds 0-2", preset_runs, floor))
     rows.append(seed_row("search best, seeds 0-2", [OUT / "search" / str(results.best_trial),
                                                     OUT / "seeds-search" / "0", OUT / "seeds-search" / "1"], floor))
     counts = results.trials

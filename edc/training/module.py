@@ -17,7 +17,6 @@ from edc.training.logged import VALIDATION_PARAMETERS
 from edc.training.losses import LossContext
 
 
-
 class EdcModule(Surrogate, pl.LightningModule):
     """Predict EDCs from room features, trained with ``loss``.
 
