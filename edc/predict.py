@@ -1,6 +1,6 @@
 """``python -m edc.predict``: the command lives in :mod:`edc.cli.predict`."""
-from edc.cli.entry import entrypoint
-from edc.cli.predict import main
+from edc.cli.entry import composed_once
+from edc.cli.predict import main, run
 
 if __name__ == "__main__":
-    entrypoint(main)()
+    composed_once("predict", main, run)()

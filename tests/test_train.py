@@ -286,6 +286,26 @@ def test_predict_writes_its_outputs_and_nothing_else(trained_run, tmp_path):
 
 
 @pytest.mark.integration
+def test_predict_composed_once_answers_as_hydra_main_does(trained_run, tmp_path):
+    """`python -m edc.predict` composes its config once (Hydra's compose API); `@hydra.main`, which keeps
+    Hydra's flags, writes the same table, and overrides Hydra refuses get Hydra's own message."""
+    ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
+    room = "room=[" + ",".join(map(str, HAND_MADE)) + "]"
+    hydra_main = [sys.executable, "-c", "from edc.cli.entry import entrypoint; from edc.cli.predict import main; "
+                  "entrypoint(main)()"]
+    once = [sys.executable, "-m", "edc.predict"]
+    for name, command in (("once", once), ("main", hydra_main)):
+        result = subprocess.run([*command, f"ckpt_path={ckpt}", room, f"out={name}.csv"], capture_output=True,
+                                text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "once.csv").read_text() == (tmp_path / "main.csv").read_text()
+    shown = subprocess.run([*once, "--cfg", "job", f"ckpt_path={ckpt}"], capture_output=True, text=True, cwd=tmp_path)
+    assert shown.returncode == 0 and f"ckpt_path: {ckpt}" in shown.stdout
+    unknown = subprocess.run([*once, "nope=1"], capture_output=True, text=True, cwd=tmp_path)
+    assert unknown.returncode == 2 and "Could not override 'nope'" in unknown.stderr
+
+
+@pytest.mark.integration
 def test_predict_rejects_bad_rooms(trained_run, tmp_path):
     ckpt = trained_run[0] / "checkpoints" / "best.ckpt"
     with pytest.raises(EdcInputError, match="16 numbers"):

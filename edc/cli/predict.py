@@ -27,7 +27,7 @@ from edc.acoustics.rir import RIR_FS
 from edc.acoustics.wav import read_wav, write_wav
 from edc.api import load
 from edc.cli.config import CONF_DIR
-from edc.cli.entry import entrypoint, task
+from edc.cli.entry import composed_once, task
 from edc.data.schema import FEATURES
 from edc.data.validation import read_features, validate_features
 from edc.errors import EdcInputError, describe_rows
@@ -166,13 +166,18 @@ def _plot(path, edcs, ids, fs):
     plt.close(fig)
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
-@task
-def main(cfg: DictConfig):
+def run(cfg: DictConfig):
+    """The command on its composed config."""
     if not cfg.ckpt_path:
         raise EdcInputError("ckpt_path is not set. Fix: ckpt_path=RUN_DIR/checkpoints/best.ckpt")
     predict(cfg.ckpt_path, cfg.out, cfg.features_csv, cfg.room, cfg.plot, cfg.materials_file, cfg.rir, cfg.convolve)
 
 
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+@task
+def main(cfg: DictConfig):
+    run(cfg)
+
+
 if __name__ == "__main__":
-    entrypoint(main)()
+    composed_once("predict", main, run)()

@@ -176,7 +176,7 @@ class PhysicsEDC(EdcNet):
         index = sample.clamp(max=self.n_out)[:, None, :].expand(-1, n_bands, -1)
         hist = images.new_zeros(len(images), n_bands, self.n_out + 1).scatter_add(-1, index, images)
         leakage = torch.as_tensor(room.OCTAVE_LEAKAGE, dtype=late.dtype, device=late.device)
-        energy = room.backward_integral(hist)[..., :self.n_out] + torch.einsum("cs,bsn->bcn", leakage, late)
+        energy = room.backward_integral(hist)[..., :self.n_out] + leakage @ late  # (7, 8) @ (b, 8, n)
         kernels = self.octave_kernels.to(energy.dtype)
         padded = torch.cat([energy[..., :1].expand(-1, -1, kernels.shape[-1] - 1), energy], -1)  # all of it before t = 0
         return F.conv1d(padded, kernels.flip(-1)[:, None, :], groups=n_bands)
