@@ -286,6 +286,7 @@ def test_predict_writes_its_outputs_and_nothing_else(trained_run, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # five processes, 20 s
 def test_predict_composed_once_answers_as_hydra_main_does(trained_run, tmp_path):
     """`python -m edc.predict` composes its config once (Hydra's compose API); `@hydra.main`, which keeps
     Hydra's flags, writes the same table, and overrides Hydra refuses get Hydra's own message."""
