@@ -30,8 +30,8 @@ from common import report  # noqa: E402
 
 from edc.acoustics.simulate import simulate_room  # noqa: E402
 from edc.api import load  # noqa: E402
-from edc.cli.entry import keep_freed_memory  # noqa: E402
 from edc.cli.config import CONF_DIR  # noqa: E402
+from edc.cli.entry import keep_freed_memory  # noqa: E402
 from edc.data import load_compact, load_demo  # noqa: E402
 from edc.data.schema import LAYOUTS, layout_of, room_of  # noqa: E402
 from edc.models import predict_in_batches  # noqa: E402
@@ -79,7 +79,8 @@ def command_rows(ckpt, features) -> list[list[str]]:
              f"{whole / n * 1e3:.3f} ms", "-"],
             [f"of which a process importing torch, pandas, hydra (torch alone: {torch_only:.2f} s)",
              f"{imports:.2f} s", "-", "-"],
-            ["of which the command's own work (whole command less those imports)", f"{whole - imports:.2f} s", "-", "-"]]
+            ["of which the command's own work (whole command less those imports)", f"{whole - imports:.2f} s",
+             "-", "-"]]
 
 
 def train_throughput(model: str, raw, edcs, steps: int, device: str, precision: str) -> tuple[float, float]:

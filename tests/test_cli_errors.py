@@ -352,7 +352,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-@pytest.mark.unit
 def test_a_command_that_keeps_freed_memory_faults_its_batches_in_once():
     """keep_freed_memory (python -m edc.predict): memory freed by one batch serves the next, so predicting
     page-faults far less than with glibc's defaults, which hand much of it back to the system each time."""
