@@ -3,7 +3,6 @@ sweep job records its failure and the sweep goes on."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -137,12 +136,9 @@ def keep_freed_memory() -> bool:
     C library is not glibc (nothing changed). Prediction allocates and frees tens of MB per batch: handed
     back, each batch faults it in again, about a third of a band model's prediction time on 2 cores
     (docs/benchmarks.md). For a command's process: its memory goes back to the system when it ends."""
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the process runs on
+    except (OSError, AttributeError, TypeError):  # no mallopt (macOS), no C library by that handle (Windows)
         return False
     trim_threshold, top_pad, mmap_threshold = -1, -2, -3  # glibc's M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
     return all(mallopt(option, value) for option, value in
