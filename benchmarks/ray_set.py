@@ -20,11 +20,18 @@ how far the geometries' mean errors spread, their correlation with the shift, an
 once each prediction is moved by its geometry's shift (what a model that traced the rays could gain),
 and how small the rest of the error would have to be for the split to meet its targets, beside the
 noise floor of those rooms (two of each geometry simulated with another seed): about 4 minutes.
+
+With ``--bands`` it measures, per octave band, how much the ray set adds to the sequence seed's
+noise on the same rooms: some paper rooms simulated with several seeds, with the default rays and
+with another ray set, and docs/data.md's floor between two seeds of one ray set beside the floor
+between seeds of the two (about 20 minutes on 2 cores for 100 rooms and 4 seeds; the simulated
+parameters are kept under data/, so the table is made again at once).
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -36,7 +43,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
-from edc.acoustics import parameters  # noqa: E402
+from edc.acoustics import OCTAVE_BANDS_HZ, parameters  # noqa: E402
+from edc.acoustics.iso3382 import band_parameters  # noqa: E402
 from edc.acoustics import room as closed_form  # noqa: E402
 from edc.acoustics.simulate import SimulationSettings, build_shoebox, simulate_room  # noqa: E402
 from edc.data.schema import DIMENSIONS, GEOMETRY, room_of  # noqa: E402
@@ -185,18 +193,84 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
            "is at or below the floor, no model that does not trace the rays can meet the target.")
 
 
+OTHER_RAYS = 1.07  # the second ray set (benchmarks/datasets.py)
+RUNS = Path(__file__).resolve().parents[1] / "data"  # simulated parameters kept here (out of git) for --bands
+
+
+def band_values(job: tuple) -> dict:
+    """Per-band EDT, T20 (s) and C50 (dB) of one simulation: ``job`` = (features row, seed, ray factor)."""
+    row, seed, factor = job
+    curves = simulate_room(room_of(row), seed, SimulationSettings(ray_factor=factor))["band_edcs"][None]
+    values = band_parameters(curves.astype(np.float64), 1000)
+    return {f"{n}_{b}": float(values[f"{n}_{b}"][0]) for n in NAMES for b in OCTAVE_BANDS_HZ}
+
+
+def band_runs(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> pd.DataFrame:
+    """Per-band parameters of ``n_rooms`` random paper rooms, each simulated with ``n_seeds`` sequence seeds
+    (1000 room + 0, 1, ...) with the default rays and with OTHER_RAYS as many; kept under data/."""
+    path = RUNS / f"ray-set-bands-{n_rooms}x{n_seeds}.csv"
+    if path.is_file():
+        return pd.read_csv(path)
+    rooms = features.sample(n_rooms, random_state=7).reset_index(drop=True)
+    keys = [(k, f, 1000 * k + s) for k in rooms.index for f in (1.0, OTHER_RAYS) for s in range(n_seeds)]
+    with multiprocessing.Pool(2) as pool:
+        runs = pd.DataFrame(pool.map(band_values, [(rooms.loc[k], seed, f) for k, f, seed in keys], chunksize=1))
+    runs = runs.assign(room=[k for k, _, _ in keys], rays=[f for _, f, _ in keys])
+    RUNS.mkdir(exist_ok=True)
+    runs.to_csv(path.with_suffix(".tmp"), index=False)
+    path.with_suffix(".tmp").rename(path)
+    return runs
+
+
+def pair_floor(first: np.ndarray, second: np.ndarray) -> float:
+    """docs/data.md's floor between two simulations of the same rooms: mean |difference| / sqrt(2)."""
+    return float(np.nanmean(np.abs(first - second)) / np.sqrt(2))
+
+
+def bands_table(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> None:
+    """Per band, how much the ray set adds to the seed's noise on the same rooms: ``results/ray-set-bands.md``."""
+    runs = band_runs(features, n_rooms, n_seeds)
+    body = []
+    for name in NAMES:
+        seed_row, both_row = [f"{name.upper()}: seed floor"], [f"{name.upper()}: seed and ray set"]
+        for band in OCTAVE_BANDS_HZ:
+            values = runs.pivot_table(index="room", columns=["rays", runs.groupby(["room", "rays"]).cumcount()],
+                                      values=f"{name}_{band}", dropna=False)  # (rooms, 2 ray sets x seeds)
+            a, b = values[1.0].to_numpy(), values[OTHER_RAYS].to_numpy()
+            seed = np.mean([pair_floor(v[:, i], v[:, j]) for v in (a, b) for i, j in itertools.combinations(range(n_seeds), 2)])
+            both = np.mean([pair_floor(a[:, i], b[:, j]) for i in range(n_seeds) for j in range(n_seeds) if i != j])
+            seed_row.append(f"{seed:.3g}")
+            both_row.append(f"{both:.3g} ({both / seed:.2f}x)")
+        body += [seed_row, both_row]
+    command = f"python benchmarks/ray_set.py --bands --rooms {n_rooms} --seeds {n_seeds}"
+    report("ray-set-bands", "Per octave band: how much the simulator's ray set adds to the seed's noise",
+           ["floor (EDT, T20 s; C50 dB)", *map(str, OCTAVE_BANDS_HZ)], body, command,
+           f"{n_rooms} random rooms of the paper's 6000, each simulated with {n_seeds} sequence seeds with the default "
+           f"rays and again with {OTHER_RAYS}x as many (another ray set). Seed floor: docs/data.md's floor between two "
+           "seeds of one ray set (what the random split's floor measures); seed and ray set: between a seed of one "
+           "ray set and another seed of the other (the configuration split's), with its ratio to the seed floor. "
+           "Each is averaged over every such pair of simulations. A model that learned nothing of a room's ray "
+           "set sits at the second floor, so the ratio bounds what the ray set can add to an error measured "
+           "against the seed floor.")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/paper6000"))
     parser.add_argument("--rooms", type=int, default=None, help="geometries (one random row of each; all by default)")
     parser.add_argument("--factor", type=float, default=8.0)
+    parser.add_argument("--bands", action="store_true",
+                        help="per octave band: the seed floor beside the seed-and-ray-set floor of the same rooms")
+    parser.add_argument("--seeds", type=int, default=4, help="--bands: sequence seeds per room and ray set")
     parser.add_argument("--run", type=Path, default=None,
                         help="a configuration-split training run: its test errors beside the shift")
     args = parser.parse_args()
     features = pd.read_csv(Path(args.data) / "features.csv")
     if "seed" not in features:  # docs/data.md: the row index unless the CSV names a seed
         features["seed"] = np.arange(len(features))
-    if args.run is not None:
+    if args.bands:
+        bands_table(features, args.rooms or 100, args.seeds)
+    elif args.run is not None:
         missing = [f for f in ("test_ids.txt", "predictions.npy", "targets.npy") if not (args.run / f).is_file()]
         if missing:
             parser.error(f"--run {args.run}: no {', '.join(missing)}; give the folder of a finished training "
