@@ -36,7 +36,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, report  # noqa: E402
+from common import RESULTS, floor_between, report  # noqa: E402
 
 from edc.acoustics import OCTAVE_BANDS_HZ, room  # noqa: E402
 from edc.acoustics.iso3382 import band_parameters, parameters  # noqa: E402
@@ -91,7 +91,7 @@ def noise_floor(benchmark: str) -> dict:
     index = pd.Series(np.arange(len(first)), index=first.ids)
     a = parameter_table(curves_of(second, np.arange(len(second))), 1000)
     b = parameter_table(curves_of(first, index[second.ids].to_numpy()), 1000)
-    return {key: float(np.nanmean(np.abs(a[key] - b[key])) / np.sqrt(2)) for key in a}
+    return {key: floor_between(a[key], b[key]) for key in a}
 
 
 def eyring_curves(raw: torch.Tensor, n_samples: int = 2000, fs: float = 1000) -> np.ndarray:

@@ -5,6 +5,7 @@ import platform
 import resource
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,12 @@ RESULTS = Path(__file__).parent / "results"
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (Linux: ru_maxrss is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def floor_between(first, second) -> float:
+    """docs/data.md's noise floor between two simulations of the same rooms (arrays of one parameter, NaN
+    where undefined): mean |difference| / sqrt(2), the error of a perfect predictor of their mean."""
+    return float(np.nanmean(np.abs(np.asarray(first) - np.asarray(second))) / np.sqrt(2))
 
 
 def machine() -> str:

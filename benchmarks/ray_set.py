@@ -41,7 +41,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import report  # noqa: E402
+from common import floor_between, report  # noqa: E402
+from datasets import DATA, OTHER_RAYS, OTHER_SEED  # noqa: E402
 
 from edc.acoustics import OCTAVE_BANDS_HZ, parameters  # noqa: E402
 from edc.acoustics.iso3382 import band_parameters  # noqa: E402
@@ -51,7 +52,6 @@ from edc.data.schema import DIMENSIONS, GEOMETRY, room_of  # noqa: E402
 
 NAMES = ("edt", "t20", "c50")
 CONFIGURATION_TARGET = {"edt": 0.018, "t20": 0.014, "c50": 0.25}  # s, s, dB: the split_by=configuration targets
-OTHER_SEED = 100_000  # added to a row's seed for a second simulation of the same room
 
 
 def ray_set_shift(room: pd.Series, factor: float) -> dict:
@@ -193,10 +193,6 @@ def run_table(features: pd.DataFrame, run: Path, factor: float) -> None:
            "is at or below the floor, no model that does not trace the rays can meet the target.")
 
 
-OTHER_RAYS = 1.07  # the second ray set (benchmarks/datasets.py)
-RUNS = Path(__file__).resolve().parents[1] / "data"  # simulated parameters kept here (out of git) for --bands
-
-
 def band_values(job: tuple) -> dict:
     """Per-band EDT, T20 (s) and C50 (dB) of one simulation: ``job`` = (features row, seed, ray factor)."""
     row, seed, factor = job
@@ -208,7 +204,7 @@ def band_values(job: tuple) -> dict:
 def band_runs(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> pd.DataFrame:
     """Per-band parameters of ``n_rooms`` random paper rooms, each simulated with ``n_seeds`` sequence seeds
     (1000 room + 0, 1, ...) with the default rays and with OTHER_RAYS as many; kept under data/."""
-    path = RUNS / f"ray-set-bands-{n_rooms}x{n_seeds}.csv"
+    path = DATA / f"ray-set-bands-{n_rooms}x{n_seeds}.csv"
     if path.is_file():
         return pd.read_csv(path)
     rooms = features.sample(n_rooms, random_state=7).reset_index(drop=True)
@@ -216,15 +212,10 @@ def band_runs(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> pd.DataFram
     with multiprocessing.Pool(2) as pool:
         runs = pd.DataFrame(pool.map(band_values, [(rooms.loc[k], seed, f) for k, f, seed in keys], chunksize=1))
     runs = runs.assign(room=[k for k, _, _ in keys], rays=[f for _, f, _ in keys])
-    RUNS.mkdir(exist_ok=True)
+    DATA.mkdir(exist_ok=True)
     runs.to_csv(path.with_suffix(".tmp"), index=False)
     path.with_suffix(".tmp").rename(path)
     return runs
-
-
-def pair_floor(first: np.ndarray, second: np.ndarray) -> float:
-    """docs/data.md's floor between two simulations of the same rooms: mean |difference| / sqrt(2)."""
-    return float(np.nanmean(np.abs(first - second)) / np.sqrt(2))
 
 
 def bands_table(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> None:
@@ -237,8 +228,8 @@ def bands_table(features: pd.DataFrame, n_rooms: int, n_seeds: int) -> None:
             values = runs.pivot_table(index="room", columns=["rays", runs.groupby(["room", "rays"]).cumcount()],
                                       values=f"{name}_{band}", dropna=False)  # (rooms, 2 ray sets x seeds)
             a, b = values[1.0].to_numpy(), values[OTHER_RAYS].to_numpy()
-            seed = np.mean([pair_floor(v[:, i], v[:, j]) for v in (a, b) for i, j in itertools.combinations(range(n_seeds), 2)])
-            both = np.mean([pair_floor(a[:, i], b[:, j]) for i in range(n_seeds) for j in range(n_seeds) if i != j])
+            seed = np.mean([floor_between(v[:, i], v[:, j]) for v in (a, b) for i, j in itertools.combinations(range(n_seeds), 2)])
+            both = np.mean([floor_between(a[:, i], b[:, j]) for i in range(n_seeds) for j in range(n_seeds) if i != j])
             seed_row.append(f"{seed:.3g}")
             both_row.append(f"{both:.3g} ({both / seed:.2f}x)")
         body += [seed_row, both_row]

@@ -31,10 +31,10 @@ def test_floor_rooms_are_a_fair_sample_of_the_profiles(n_test_geometries):
     balanced = benchmark_module("datasets").balanced
     features = paper_like(200, 30)
     rng = np.random.default_rng(1)
-    geometries = rng.choice(200, n_test_geometries, replace=False)
-    rows = np.flatnonzero(np.isin(features[GEOMETRY[0]], geometries))
     if n_test_geometries == 200:  # the random split: about 6 of each geometry's 30 rows
         rows = np.concatenate([30 * g + np.sort(rng.choice(30, 6, replace=False)) for g in range(200)])
+    else:  # the configuration split: every row of its test geometries
+        rows = np.flatnonzero(np.isin(features[GEOMETRY[0]], rng.choice(200, n_test_geometries, replace=False)))
     picked = balanced(rows, features, 200)
     profiles = features.profile.to_numpy()[picked]
     assert len(picked) == 200 and len(np.unique(picked)) == 200 and np.isin(picked, rows).all()
