@@ -106,3 +106,21 @@ def test_log_edc_weights_the_early_decay_by_one_plus_early_weight():
     above = (10 * torch.log10(edc) > -12).double().mean().item()
     loss = LogEDCLoss(early_weight=20.0, early_db=-12.0, floor_db=-200.0)
     assert loss(shifted, edc, ctx_for(edc))[0].item() == pytest.approx(9.0 * (1 + 20.0 * above))
+
+
+@pytest.mark.parametrize("representation", ["linear", "db"])
+@pytest.mark.parametrize("scaler", ["standard", "none"])
+def test_log_edc_loss_reads_the_level_directly_where_the_target_space_is_db(representation, scaler):
+    """The loss of a dB-target model takes its level without the round trip through linear energy; the value
+    is the round trip's: 10 log10 of the decoded curves, floored."""
+    from edc.models.scaling import TargetTransform
+
+    edcs = torch.stack([decay(t60) for t60 in (0.337, 0.871, 1.493)])[:, None]  # (3, 1, 2000), no sample at -12 dB
+    transform = TargetTransform(representation, scaler, edcs.shape[-1]).fit([edcs])
+    target = transform.encode(edcs)
+    pred = transform.encode(edcs * torch.linspace(1.0, 0.5, 2000, dtype=torch.float64))
+    direct = LossContext(target_edc=edcs, decode=transform.decode, fs=FS, decode_db=transform.decode_db)
+    round_trip = LossContext(target_edc=edcs, decode=transform.decode, fs=FS)
+    loss = LogEDCLoss(floor_db=-40.0, early_weight=40.0)
+    assert loss(pred, target, direct)[0].item() == pytest.approx(loss(pred, target, round_trip)[0].item(), rel=1e-4)
+    assert loss(pred, target, direct)[0].item() > 0.1

@@ -356,10 +356,15 @@ FIXTURES = ROOT / "tests" / "fixtures"
 @pytest.mark.parametrize("name", ["mlp", "physics"])
 def test_checkpoints_written_before_the_layers_still_load(name):
     """Checkpoints of the flat package (edc 0.1, commit b33f860) name classes at their old paths and keep
-    the scalers under data.: they load and predict exactly the curves that code predicted."""
+    the scalers under data.: they load and predict the curves that code predicted (exactly; the physics
+    model within 0.01 dB, as it now computes its late part every 8th sample, docs/model.md#speed)."""
     rooms = pd.read_csv(FIXTURES / "rooms5.csv")
     edcs, _ = edc.load(FIXTURES / f"{name}-before-layers.ckpt").predict(rooms)
-    np.testing.assert_allclose(edcs[:, 0], np.load(FIXTURES / f"{name}-before-layers-edcs.npy"), rtol=1e-6, atol=1e-9)
+    expected = np.load(FIXTURES / f"{name}-before-layers-edcs.npy")
+    if name == "physics":
+        np.testing.assert_allclose(10 * np.log10(edcs[:, 0]), 10 * np.log10(expected), rtol=0, atol=0.01)
+    else:
+        np.testing.assert_allclose(edcs[:, 0], expected, rtol=1e-6, atol=1e-9)
 
 
 @pytest.fixture(scope="module")

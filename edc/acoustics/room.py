@@ -204,10 +204,13 @@ def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nod
     return _gauss_quadrature(rates, n_nodes)
 
 
+@functools.cache
 def _image_indices(min_order: int, max_order: int) -> torch.Tensor:
-    """``(k, 3)`` integer image indices ``n`` with ``min_order <= |n|_1 <= max_order``."""
+    """``(k, 3)`` integer image indices ``n`` with ``min_order <= |n|_1 <= max_order`` (cached: made as a
+    normal tensor even under inference mode, so that a later pass with gradients may use it)."""
     r = range(-max_order, max_order + 1)
-    return torch.tensor([n for n in itertools.product(r, r, r) if min_order <= sum(map(abs, n)) <= max_order])
+    with torch.inference_mode(False):
+        return torch.tensor([n for n in itertools.product(r, r, r) if min_order <= sum(map(abs, n)) <= max_order])
 
 
 def image_distances(features: torch.Tensor, min_order: int = 0, max_order: int = ISM_ORDER):
@@ -258,15 +261,23 @@ def _samples_after(distance: torch.Tensor, direct: torch.Tensor, fs: float) -> t
     return torch.floor((distance - direct) * fs / SPEED_OF_SOUND + 1e-9).long()
 
 
-def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER):
+def image_energies(features: torch.Tensor, max_order: int = ISM_ORDER):
+    """Image sources up to ``max_order``: ``(distance (..., k) m, order (k,), energy (..., k, 8))``,
+    ``energy`` per band ``(1 - a_b)^order exp(-m_b d) / d^2`` (a material per surface:
+    :func:`image_reflection` in place of ``(1 - a_b)^order``). The functions below take them as
+    ``images`` where a caller has them already."""
+    distance, order = image_distances(features, 0, max_order)
+    return distance, order, _image_energy(features, distance, order, image_reflection(features, 0, max_order))
+
+
+def image_sources(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER, images=None):
     """Image sources up to ``max_order``: ``(sample (..., k), energy (..., k, 8))``.
 
     ``sample`` is the grid sample at or before the image's arrival after the direct sound,
     ``floor((d - r) fs / c)``; ``energy`` per band is ``(1 - a_b)^order exp(-m_b d) / d^2``
-    (the direct sound: ``exp(-m_b r) / r^2`` at sample 0).
+    (the direct sound: ``exp(-m_b r) / r^2`` at sample 0); ``images``: :func:`image_energies`.
     """
-    distance, order = image_distances(features, 0, max_order)
-    energy = _image_energy(features, distance, order, image_reflection(features, 0, max_order))
+    distance, _, energy = images if images is not None else image_energies(features, max_order)
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
 
 
@@ -276,7 +287,8 @@ def band_coupling(like: torch.Tensor) -> torch.Tensor:
     return torch.diag(diag) + torch.diag(off, 1) + torch.diag(off, -1)
 
 
-def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER, neighbours: int = 7):
+def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = ISM_ORDER, neighbours: int = 7,
+                          images=None):
     """Broadband energy of the image sources as the simulator adds them: ``(sample, energy)``,
     ``(..., k)`` each, images sorted by arrival (``sample`` as in :func:`image_sources`).
 
@@ -286,15 +298,13 @@ def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = IS
     ``n^2`` instead of ``n`` times one image's energy. Image ``i`` is credited with
     ``sum_j a_i^T C a_j sinc(fs_sim (d_j - d_i) / c)`` (``a``: band amplitudes, ``C``:
     :func:`band_coupling`; ``sinc`` is the autocorrelation of a band-limited pulse), over
-    itself and its ``neighbours`` nearest in arrival on either side.
+    itself and its ``neighbours`` nearest in arrival on either side (``images``: :func:`image_energies`).
     """
-    distance, order = image_distances(features, 0, max_order)
+    distance, _, energy = images if images is not None else image_energies(features, max_order)
     distance, rank = distance.sort(-1)
-    reflection = image_reflection(features, 0, max_order)
-    if reflection is not None:
-        reflection = reflection.gather(-2, rank[..., None].expand(*rank.shape, reflection.shape[-1]))
+    energy = energy.gather(-2, rank[..., None].expand(*rank.shape, energy.shape[-1]))
     # band amplitudes, whitened by C = L L^T so that a_i^T C a_j = pulse_i . pulse_j
-    pulse = _image_energy(features, distance, order[rank], reflection).sqrt() @ torch.linalg.cholesky(band_coupling(features))
+    pulse = energy.sqrt() @ torch.linalg.cholesky(band_coupling(features))
     delay = distance * (SIM_FS / SPEED_OF_SOUND)  # samples at 48 kHz
     energy = pulse.square().sum(-1)
     cross = torch.zeros_like(energy)
@@ -364,7 +374,7 @@ def octave_band_energy(energy: torch.Tensor, weights: torch.Tensor) -> torch.Ten
 
 
 def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: torch.Tensor,
-                                 coherence: torch.Tensor, max_order: int = ISM_ORDER):
+                                 coherence: torch.Tensor, max_order: int = ISM_ORDER, images=None):
     """The image sources' energy in each octave of the band curves: ``(sample (b, k), energy (b, 7, k))``
     for features ``(b, 16)`` (``sample`` as in :func:`image_sources`).
 
@@ -372,27 +382,19 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     image ``i`` is credited with ``sum_j a_i a_j rho(d_j - d_i)`` over every image ``j``, ``a`` its octave
     amplitude (:func:`octave_band_energy` with the simulator bands' shares ``weights``) and ``rho`` the
     filter's normalised autocorrelation, ``coherence`` ``(7, n_lags)`` at the simulator's rate
-    (:func:`octave_filter_coherence`; lags beyond it count 0).
+    (:func:`octave_filter_coherence`; lags beyond it count 0); ``images``: :func:`image_energies`.
     """
-    distance, order = image_distances(features, 0, max_order)
-    energy = _image_energy(features, distance, order, image_reflection(features, 0, max_order))
-    # (b, 7, k); floored: an image a fully absorbing wall removed has no amplitude, and sqrt(0) no gradient
-    amplitude = octave_band_energy(energy, weights).clamp(min=1e-30).sqrt().transpose(1, 2)
-    first, second = _image_pairs(distance.shape[-1], distance.device)
-    lag = ((distance[:, first] - distance[:, second]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
-    rho = coherence[:, lag.clamp(max=coherence.shape[-1] - 1)].transpose(0, 1)  # (b, 7, pairs); its last lag is 0
-    cross = amplitude[..., first] * amplitude[..., second] * rho
-    energy = amplitude.square().index_add(-1, first, cross).index_add(-1, second, cross)
+    distance, _, energy = images if images is not None else image_energies(features, max_order)
+    # (b, k, 7); floored: an image a fully absorbing wall removed has no amplitude, and sqrt(0) no gradient
+    amplitude = octave_band_energy(energy, weights).clamp(min=1e-30).sqrt()
+    table = coherence.T.contiguous()  # (n_lags, 7); its last lag is 0
+    coherent = []
+    for d, a in zip(distance.split(32), amplitude.split(32)):  # rho of 32 rooms (3.5 MB) stays in the cache
+        lag = ((d[:, :, None] - d[:, None, :]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
+        rho = table.index_select(0, lag.clamp(max=len(table) - 1).view(-1)).view(*lag.shape, -1)  # (32, k, k, 7)
+        coherent.append(a * (rho * a[:, None]).sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
+    energy = torch.cat(coherent).transpose(1, 2)
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
-
-
-@functools.cache
-def _image_pairs(n_images: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every pair ``i < j`` of ``n_images`` images: two index tensors (cached: made as normal tensors even
-    under inference mode, so that a later pass with gradients, edc.inverse's, may use them)."""
-    with torch.inference_mode(False):
-        pairs = torch.triu_indices(n_images, n_images, offset=1, device=device)
-    return pairs[0], pairs[1]
 
 
 def octave_filter_coherence(max_lag_s: float = 0.05) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """The default network: the simulator's physics in closed form with learned corrections."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -40,10 +42,13 @@ class PhysicsEDC(EdcNet):
     :func:`edc.acoustics.room.coherent_octave_image_energy`), the late parts of the simulator bands it
     passes, and the filter's spread in time (:func:`edc.acoustics.room.octave_energy_kernels`); the
     residual and the memory then hold one correction per curve. Output ``(batch, n_curves, n_out)``.
+
+    Once every image has left the filters and every ramp has ended (:meth:`fine_samples`), the curves are
+    computed every ``LATE_STEP`` samples and interpolated in dB (docs/model.md#speed).
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
-    SMOOTH_RAMP_S = 0.016  # a ramp this wide (s) is resolved by the late part's ~8 ms interpolation grid
+    LATE_STEP = 8  # samples per cell of the grid past the early part (:meth:`fine_samples`)
     FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
     FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
 
@@ -72,6 +77,7 @@ class PhysicsEDC(EdcNet):
         self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, 4))  # on the band corrections
         self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
         self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
+        self.early_s = early_ms / 1000.0 + 2 * early_step_ms / 1000.0  # past the residual's early knots
         if n_curves > 1:  # filled by fit_features (pyfar), kept in the checkpoint: inference needs no pyfar
             self.register_buffer("octave_kernels", torch.zeros(n_curves - 1, int(self.FILTER_SPREAD_S * self.fs) + 1))
             self.register_buffer("octave_coherence", torch.zeros(n_curves - 1, int(self.FILTER_COHERENCE_S * SIM_FS) + 1))
@@ -82,7 +88,8 @@ class PhysicsEDC(EdcNet):
         volume, surface, distance = room.geometry(raw)
         decay = room.reverberation_time(raw, "eyring")  # (b, 8)
         arrival_4 = room.first_arrival(raw, ISM_ORDER + 1)
-        sample, ism = room.image_sources(raw, self.fs)  # (b, k), (b, k, 8)
+        images = room.image_energies(raw)
+        sample, ism = room.image_sources(raw, self.fs, images=images)  # (b, k), (b, k, 8)
         alpha = room.band_absorption(raw)
         air = torch.as_tensor(room.AIR_ABSORPTION, dtype=raw.dtype, device=raw.device)
         mean_free_path = 4.0 * volume / surface
@@ -96,7 +103,7 @@ class PhysicsEDC(EdcNet):
             band = torch.cat([band, room.band_scattering(raw)[..., None], axis_imbalance(raw)[..., None]], -1)
         onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
         inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
-        return inputs, decay, volume, distance, arrival_4
+        return inputs, decay, volume, distance, arrival_4, images
 
     def fit_features(self, raw: torch.Tensor) -> None:
         """Fit the input scaler on the training rooms' raw features ``(n, 16)`` (4096 rooms at a time),
@@ -123,15 +130,50 @@ class PhysicsEDC(EdcNet):
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):
-        energy, z, residual = self.prior_energy(raw)
+        energy, z, residual, n_fine = self.prior_energy(raw)  # on the grid of :meth:`grid`
         prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
-        decrements = -torch.diff(prior, dim=-1)
+        cells = torch.diff(self.grid(n_fine, energy.device)).to(prior.dtype)  # samples per cell
+        decrements = -torch.diff(prior, dim=-1) / cells  # dB per sample
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
         bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
         knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
-        correction = knots.view(len(raw), self.n_curves, -1) @ self.knots.T  # (b, C, n - 1)
-        level_db = -torch.cumsum(F.softplus(inv + correction), dim=-1)
-        return torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
+        correction = knots.view(len(raw), self.n_curves, -1) @ self.cell_knots(n_fine).T  # (b, C, cells)
+        level_db = -torch.cumsum(F.softplus(inv + correction) * cells, dim=-1)
+        level_db = torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
+        if n_fine == self.n_out - 1:
+            return level_db
+        nodes = level_db[..., n_fine:]  # every sample of the late cells, linear in dB
+        step = torch.arange(self.LATE_STEP, dtype=nodes.dtype, device=nodes.device) / self.LATE_STEP
+        late = torch.addcmul(nodes[..., :-1, None], torch.diff(nodes, dim=-1)[..., None], step).flatten(-2)
+        return torch.cat([level_db[..., :n_fine], late, nodes[..., -1:]], -1)
+
+    def grid(self, n_fine: int, device=None) -> torch.Tensor:
+        """The samples where the forward pass computes the curves: every one up to ``n_fine``, then every
+        ``LATE_STEP`` to the last (``n_fine`` as :meth:`fine_samples` chooses it)."""
+        return torch.cat([torch.arange(n_fine, device=device),
+                          torch.arange(n_fine, self.n_out, self.LATE_STEP, device=device)])
+
+    def cell_knots(self, n_fine: int) -> torch.Tensor:
+        """``(cells, n_knots)``: the residual's knots to its mean over each cell of the grid."""
+        if n_fine == self.n_out - 1:
+            return self.knots
+        late = self.knots[n_fine:].unflatten(0, (-1, self.LATE_STEP)).mean(1)
+        return torch.cat([self.knots[:n_fine], late])
+
+    def fine_samples(self, last_image, onset, width, rates) -> int:
+        """Samples the grid keeps one by one, the latest room of the batch deciding: past them every image
+        has arrived and left the octave filters (``FILTER_SPREAD_S``), every late part's ramp has ended (to
+        1e-4 of a neper) and the residual's early knots are passed, so every curve is a sum of exponentials,
+        smooth enough to be computed every ``LATE_STEP`` samples and interpolated (within 0.03 dB above
+        -60 dB: tests/test_models.py). ``last_image``: ``(b,)`` samples; ``onset``, ``width``: ``(b, 8)``
+        s; ``rates``: ``(b, 8, q)`` 1/s."""
+        with torch.no_grad():
+            ramp = width * torch.log(rates.amax(-1) * width / 1e-4).clamp(min=0.0)  # s(t) - t < 1e-4 / rate past it
+            end_s = max(float(last_image.amax()) / self.fs, float((onset + ramp).amax()))
+        spread = self.octave_kernels.shape[-1] if self.n_curves > 1 else 1
+        n_fine = max(math.ceil(end_s * self.fs) + spread, math.ceil(self.early_s * self.fs))
+        steps = (self.n_out - 1 - n_fine) // self.LATE_STEP  # whole late cells that fit after it
+        return self.n_out - 1 - steps * self.LATE_STEP if steps >= 2 else self.n_out - 1
 
     def band_energies(self, raw):
         """``(b, 7)``: the whole energy of each octave curve (a unit white pulse's share, relative to 1/r^2;
@@ -142,9 +184,10 @@ class PhysicsEDC(EdcNet):
         return self.prior_energy(raw)[0][:, 1:, 0]
 
     def prior_energy(self, raw):
-        """The physics part: energy left after each sample ``(b, C, n_out)`` (not normalised), the scaled band
-        inputs ``z`` and what the memory adds on the residual's knots."""
-        inputs, decay, volume, distance, arrival_4 = self.band_inputs(raw.float())
+        """The physics part: energy left after each sample of the grid ``(b, C, n_fine + 1 + late cells)``
+        (not normalised; :meth:`grid`), the scaled band inputs ``z``, what the memory adds on the
+        residual's knots, and ``n_fine``."""
+        inputs, decay, volume, distance, arrival_4, images = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
         residual, bands = self.remembered(raw.float())
         o = self.band_net(z) + bands  # (b, 8, 4)
@@ -159,59 +202,57 @@ class PhysicsEDC(EdcNet):
         shares = shares if shares.dim() == 3 else shares[:, None, :]  # per band in the surfaces layout
         log_energy = (torch.log(weights * level)[..., None] + shares.log()
                       - rates * (distance / SPEED_OF_SOUND)[:, None, None])
-        sample, images = room.coherent_image_energy(raw.float(), self.fs)
-        hist = images.new_zeros(len(images), self.n_out + 1).scatter_add(-1, sample.clamp(max=self.n_out), images)
-        late = self.late_energy(log_energy, rates, onset, width, per_band=self.n_curves > 1)
-        broadband = room.backward_integral(hist)[:, :self.n_out] + (late.sum(1) if self.n_curves > 1 else late)
+        sample, coherent = room.coherent_image_energy(raw.float(), self.fs, images=images)
+        n_fine = self.fine_samples(sample.amax(-1), onset, width, rates)
+        hist = coherent.new_zeros(len(coherent), n_fine + 2).scatter_add(-1, sample.clamp(max=n_fine + 1), coherent)
+        late = self.late_energy(log_energy, rates, onset, width, self.t[:n_fine + 1])  # (b, 8, n_fine + 1)
+        broadband = room.backward_integral(hist)[:, :n_fine + 1] + late.sum(1)
         energy = broadband[:, None] if self.n_curves == 1 else \
-            torch.cat([broadband[:, None], self.octave_energy(raw.float(), weights, late)], 1)  # (b, C, n)
-        return energy, z, residual
+            torch.cat([broadband[:, None], self.octave_energy(raw.float(), weights, late, images)], 1)
+        if n_fine < self.n_out - 1:  # (b, C, n_fine + 1) and the late cells' ends
+            tail = self.exponential_tail(log_energy, rates, self.t[n_fine + self.LATE_STEP::self.LATE_STEP])
+            energy = torch.cat([energy, tail], -1)
+        return energy, z, residual, n_fine
 
-    def octave_energy(self, raw, weights, late):
-        """Energy left after each sample in each octave, ``(b, 7, n_out)``: the images as the octave passes
-        them and the late parts (``late``, ``(b, 8, n_out)`` per simulator band) through the octave, then
-        spread in time as its filter spreads it."""
-        sample, images = room.coherent_octave_image_energy(raw, self.fs, weights, self.octave_coherence)  # (b, k), (b, 7, k)
-        n_bands = images.shape[1]
-        index = sample.clamp(max=self.n_out)[:, None, :].expand(-1, n_bands, -1)
-        hist = images.new_zeros(len(images), n_bands, self.n_out + 1).scatter_add(-1, index, images)
+    def octave_energy(self, raw, weights, late, images=None):
+        """Energy left after each of the first ``n`` samples in each octave, ``(b, 7, n)``: the images as the
+        octave passes them and the late parts (``late``, ``(b, 8, n)`` per simulator band) through the
+        octave, then spread in time as its filter spreads it."""
+        sample, energy = room.coherent_octave_image_energy(raw, self.fs, weights, self.octave_coherence,
+                                                           images=images)  # (b, k), (b, 7, k)
+        n_bands, n = energy.shape[1], late.shape[-1]
+        index = sample.clamp(max=n)[:, None, :].expand(-1, n_bands, -1)
+        hist = energy.new_zeros(len(energy), n_bands, n + 1).scatter_add(-1, index, energy)
         leakage = torch.as_tensor(room.OCTAVE_LEAKAGE, dtype=late.dtype, device=late.device)
-        energy = room.backward_integral(hist)[..., :self.n_out] + leakage @ late  # (7, 8) @ (b, 8, n)
+        energy = room.backward_integral(hist)[..., :n] + leakage @ late  # (7, 8) @ (b, 8, n)
         kernels = self.octave_kernels.to(energy.dtype)
         padded = torch.cat([energy[..., :1].expand(-1, -1, kernels.shape[-1] - 1), energy], -1)  # all of it before t = 0
         return F.conv1d(padded, kernels.flip(-1)[:, None, :], groups=n_bands)
 
-    def late_energy(self, log_energy, rates, onset, width, per_band: bool = False):
-        """Late energy left after each sample, ``(b, n_out)`` (``(b, 8, n_out)`` ``per_band``): the sum over
-        (bands and) directions of
-        ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``, i.e. held
-        until the onset and decaying after it. Only a sharp ramp (width < ``SMOOTH_RAMP_S``) needs
-        every sample, until 20 widths past its onset (there ``s = t``); after the last such point the
-        sum is smooth in log and is computed every ~8 samples and interpolated (error < 0.01 dB), so
-        one smooth ramp in a batch does not put the whole batch on the fine grid."""
-        sharp = width < self.SMOOTH_RAMP_S
-        knee_end = torch.where(sharp, onset + 20.0 * width, torch.zeros_like(onset)).amax()
-        n_fine = min(self.n_out, int(torch.ceil(knee_end * self.fs)) + 1)
-        if self.n_out - n_fine < 16:  # too short a tail to interpolate: all of it on the fine grid
-            n_fine = self.n_out
+    def exponential_tail(self, log_energy, rates, t):
+        """Energy left at times ``t`` (s, ``(m,)``) past :meth:`fine_samples`, ``(b, C, m)``: the late parts'
+        exponentials ``exp(log_energy - rates t)`` (``(b, 8, q)`` each) summed, and per octave through the
+        simulator bands' leakage and the filter's spread, which for an exponential is a gain:
+        ``sum_k kernel[k] exp(rate k / fs)``."""
+        exponent = log_energy[..., None] - rates[..., None] * t  # (b, 8, q, m)
+        terms = exponent.masked_fill_(exponent < -80.0, -math.inf).exp_().flatten(1, 2)  # e^-80: 350 dB down, 0 past it
+        broadband = terms.sum(1, keepdim=True)
+        if self.n_curves == 1:
+            return broadband
+        kernels = self.octave_kernels.to(rates.dtype)
+        delay = torch.arange(kernels.shape[-1], dtype=rates.dtype, device=rates.device) / self.fs
+        gain = (rates[..., None] * delay).clamp(max=80.0).exp() @ kernels.T  # (b, 8, q, 7): past e^80 its term is 0
+        leakage = torch.as_tensor(room.OCTAVE_LEAKAGE, dtype=rates.dtype, device=rates.device)  # (7, 8)
+        weight = (leakage.T[:, None, :] * gain).flatten(1, 2).transpose(1, 2)  # (b, 7, 8 q)
+        return torch.cat([broadband, weight @ terms], 1)
 
-        def energy(t, ramps: bool):  # (b, n) at times t (n,); without ramps s = t (past every knee)
-            held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None]) \
-                if ramps else t
-            log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
-            return log_terms.clamp(min=-80.0).exp_().sum(summed)  # e^-80: 350 dB down, yet no subnormal float32
-
-        summed = 2 if per_band else (1, 2)
-
-        fine = energy(self.t[:n_fine], True)
-        if n_fine == self.n_out:
-            return fine
-        t_coarse = torch.linspace(float(self.t[n_fine]), float(self.t[-1]), (self.n_out - n_fine) // 8 + 2,
-                                  device=fine.device, dtype=fine.dtype)
-        coarse = energy(t_coarse, not bool(sharp.all())).log()  # > 0: every term is at least e^-80
-        channels = coarse if per_band else coarse[:, None]
-        tail = F.interpolate(channels, size=self.n_out - n_fine, mode="linear", align_corners=True)
-        return torch.cat([fine, (tail if per_band else tail[:, 0]).exp()], -1)
+    def late_energy(self, log_energy, rates, onset, width, t):
+        """Late energy left at times ``t`` (s, ``(n,)``) per simulator band, ``(b, 8, n)``: the sum over
+        directions of ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``,
+        i.e. held until the onset and decaying after it."""
+        held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])
+        log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
+        return log_terms.clamp(min=-80.0).exp_().sum(2)  # e^-80: 350 dB down, yet no subnormal float32
 
 
 def axis_imbalance(raw: torch.Tensor) -> torch.Tensor:

@@ -101,9 +101,22 @@ class TargetTransform(nn.Module):
         """Linear curves ``(b, C, n)`` -> scaled target ``(b, C, n)``."""
         return self.scaler(self.to_representation(edc).flatten(1)).view(edc.shape)
 
+    def _scaling(self, y, curves):
+        """The scaler's ``(scale, shift)`` for the channels ``curves`` of ``y`` ``(b, C', n)``."""
+        return (v.view(-1, y.shape[-1])[curves] for v in (self.scaler.scale, self.scaler.shift))
+
     def decode(self, y, curves=slice(None)):
         """Scaled target ``(b, C, n)`` -> linear curves (differentiable); ``y`` may hold only the channels
         ``curves`` (a slice) of the C the transform was fitted on."""
-        scale, shift = (v.view(-1, y.shape[-1])[curves] for v in (self.scaler.scale, self.scaler.shift))
-        value = y * scale + shift
-        return value if self.representation == "linear" else torch.exp(value * (math.log(10.0) / 10.0))  # 10^(dB/10)
+        scale, shift = self._scaling(y, curves)
+        if self.representation == "linear":
+            return torch.addcmul(shift, y, scale)
+        to_neper = math.log(10.0) / 10.0  # 10^(dB/10) = e^(dB to_neper)
+        return torch.addcmul(shift * to_neper, y, scale * to_neper).exp_()
+
+    def decode_db(self, y, curves=slice(None)):
+        """Scaled target ``(b, C, n)`` -> level in dB (differentiable; ``curves`` as in :meth:`decode`)."""
+        if self.representation == "linear":
+            return 10.0 * torch.log10(self.decode(y, curves).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        scale, shift = self._scaling(y, curves)
+        return torch.addcmul(shift, y, scale)

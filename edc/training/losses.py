@@ -25,6 +25,14 @@ class LossContext:
     target_edc: torch.Tensor  # (batch, C, n) linear energy, unscaled
     decode: Callable[[torch.Tensor], torch.Tensor]  # target space -> linear EDC
     fs: float  # Hz of the training grid
+    decode_db: Callable[[torch.Tensor], torch.Tensor] | None = None  # target space -> level in dB, where direct
+
+    def level_db(self, y: torch.Tensor, floor_db: float) -> torch.Tensor:
+        """Target-space curves -> their level in dB, floored at ``floor_db`` (without the round trip through
+        linear energy where the target space is dB)."""
+        if self.decode_db is None:
+            return _level_db(self.decode(y), floor_db)
+        return self.decode_db(y).clamp(min=floor_db)
 
 
 def _mse(pred, target):
@@ -127,8 +135,7 @@ class LogEDCLoss(nn.Module):
         self.early_weight, self.early_db = early_weight, early_db
 
     def forward(self, pred, target, ctx: LossContext):
-        pred_db = _level_db(ctx.decode(pred), self.floor_db)
-        target_db = _level_db(ctx.target_edc, self.floor_db)
+        pred_db, target_db = ctx.level_db(pred, self.floor_db), ctx.level_db(target, self.floor_db)
         weights = 1.0 + self.early_weight * (target_db > self.early_db).to(target_db.dtype)
         level = torch.mean(weights * (pred_db - target_db) ** 2)
         logs = {}

@@ -80,7 +80,8 @@ class EdcModule(Surrogate, pl.LightningModule):
         def part(c):
             curves = slice(c, c + 1) if c is not None else slice(None)
             ctx = LossContext(target_edc=edc[:, curves], fs=self.fs,
-                              decode=lambda y: self.target_transform.decode(y, curves))
+                              decode=lambda y: self.target_transform.decode(y, curves),
+                              decode_db=lambda y: self.target_transform.decode_db(y, curves))
             return self.loss(pred[:, curves], target[:, curves], ctx)
 
         weights = self.curve_weights[: pred.shape[1]]
