@@ -130,9 +130,9 @@ class PhysicsEDC(EdcNet):
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):
-        energy, z, residual, n_fine = self.prior_energy(raw)  # on the grid of :meth:`grid`
+        energy, z, residual, n_fine = self.prior_energy(raw)  # at the ends of the cells of :meth:`cell_lengths`
         prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
-        cells = torch.diff(self.grid(n_fine, energy.device)).to(prior.dtype)  # samples per cell
+        cells = self.cell_lengths(n_fine).to(prior)
         decrements = -torch.diff(prior, dim=-1) / cells  # dB per sample
         inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
         bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
@@ -147,11 +147,11 @@ class PhysicsEDC(EdcNet):
         late = torch.addcmul(nodes[..., :-1, None], torch.diff(nodes, dim=-1)[..., None], step).flatten(-2)
         return torch.cat([level_db[..., :n_fine], late, nodes[..., -1:]], -1)
 
-    def grid(self, n_fine: int, device=None) -> torch.Tensor:
-        """The samples where the forward pass computes the curves: every one up to ``n_fine``, then every
-        ``LATE_STEP`` to the last (``n_fine`` as :meth:`fine_samples` chooses it)."""
-        return torch.cat([torch.arange(n_fine, device=device),
-                          torch.arange(n_fine, self.n_out, self.LATE_STEP, device=device)])
+    def cell_lengths(self, n_fine: int) -> torch.Tensor:
+        """Samples per cell of the grid where the forward pass computes the curves: one each up to ``n_fine``,
+        then ``LATE_STEP`` each to the last sample (``n_fine`` as :meth:`fine_samples` chooses it)."""
+        n_late = (self.n_out - 1 - n_fine) // self.LATE_STEP
+        return torch.tensor([1.0] * n_fine + [float(self.LATE_STEP)] * n_late, device=self.t.device)
 
     def cell_knots(self, n_fine: int) -> torch.Tensor:
         """``(cells, n_knots)``: the residual's knots to its mean over each cell of the grid."""
@@ -185,7 +185,7 @@ class PhysicsEDC(EdcNet):
 
     def prior_energy(self, raw):
         """The physics part: energy left after each sample of the grid ``(b, C, n_fine + 1 + late cells)``
-        (not normalised; :meth:`grid`), the scaled band inputs ``z``, what the memory adds on the
+        (not normalised; :meth:`cell_lengths`), the scaled band inputs ``z``, what the memory adds on the
         residual's knots, and ``n_fine``."""
         inputs, decay, volume, distance, arrival_4, images = self.band_inputs(raw.float())
         z = self.feature_scaler(inputs)
