@@ -105,6 +105,7 @@ CONFIG_CASES = {
     "NaN loss weight": (["loss=weighted_edc", "loss.c50_weight=nan"], "loss.c50_weight=nan"),
     "negative band weight": (["loss.band_weights.250=-1"],
                              "'250': -1, '500': 1.0, '1000': 1.0, '2000': 1.0, '4000': 1.0, '8000': 1.0}: must be a positive"),
+    "negative decay weight": (["loss=log_edc", "loss.decay_weight=-1"], "loss.decay_weight=-1"),
     "aux_weight too large": (["loss=auxiliary", "loss.aux_weight=5"], "loss.aux_weight=5"),
     "aux_weight too small": (["loss=auxiliary", "loss.aux_weight=0.001"], "loss.aux_weight=0.001"),
     "dropout above 1": (["model.net.dropout=1.5"], "model.net.dropout=1.5: must be a probability"),

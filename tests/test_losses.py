@@ -108,6 +108,18 @@ def test_log_edc_weights_the_early_decay_by_one_plus_early_weight():
     assert loss(shifted, edc, ctx_for(edc))[0].item() == pytest.approx(9.0 * (1 + 20.0 * above))
 
 
+def test_log_edc_weights_t20s_fit_range_by_decay_weight_more():
+    """A curve 3 dB low everywhere: the squared error 9 dB² is weighted 1 + 40 above -12 dB and 1 + 10
+    between -5 and -25 dB (both where they overlap), counted on the sample times of a 60 dB/s decay."""
+    edc = decay(1.0).unsqueeze(0)
+    level = 10 * torch.log10(edc)
+    above, fit = (level > -12).double(), ((level <= -5) & (level >= -25)).double()
+    loss = LogEDCLoss(early_weight=40.0, early_db=-12.0, decay_weight=10.0, floor_db=-200.0)
+    expected = 9.0 * (1 + 40.0 * above + 10.0 * fit).mean().item()
+    assert loss(edc * 10 ** (-3 / 10), edc, ctx_for(edc))[0].item() == pytest.approx(expected)
+    assert expected > 9.0 * (1 + 40.0 * above.mean().item()) + 9.0  # the fit range weighs in
+
+
 @pytest.mark.parametrize("representation", ["linear", "db"])
 @pytest.mark.parametrize("scaler", ["standard", "none"])
 def test_log_edc_loss_reads_the_level_directly_where_the_target_space_is_db(representation, scaler):

@@ -1,6 +1,7 @@
 """The physics model's own machinery, against brute force."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,3 +84,24 @@ def test_memory_size_0_is_the_model_with_an_empty_memory():
         with torch.no_grad():
             curves.append(model(rooms, rooms))
     torch.testing.assert_close(curves[0], curves[1], rtol=0, atol=0)  # a fresh memory adds exactly nothing
+
+
+@pytest.mark.parametrize("representation", ["linear", "db"])
+def test_predicting_in_batches_decodes_each_batch_in_place_as_it_would_alone(representation):
+    """Batched prediction decodes each batch in place into one array; every batch's curves equal that batch
+    predicted and decoded on its own (a new tensor), the last, shorter batch included."""
+    from edc.models import Scaler, Surrogate, TargetTransform, predict_in_batches
+
+    gen = torch.Generator().manual_seed(1)
+    raw = paper_rooms(37, gen)
+    model = PhysicsEDC(raw.shape[1], 400, 1000.0, n_curves=8)
+    surrogate = Surrogate(model, Scaler("standard", 16), TargetTransform(representation, "standard", 8 * 400), 1000.0)
+    with torch.no_grad():  # fitted on the untrained physics model's own curves (its output is the level in dB)
+        model.fit_features(raw)
+        surrogate.fit_scalers(raw, 10.0 ** (model(surrogate.feature_scaler.fit(raw)(raw), raw) / 10.0))
+    batched = predict_in_batches(surrogate, raw, batch_size=16)
+    with torch.inference_mode():
+        alone = torch.cat([surrogate.predict_edc(raw[i : i + 16]) for i in range(0, len(raw), 16)]).numpy()
+    assert batched.shape == (37, 8, 400) and batched.dtype == alone.dtype
+    assert np.isfinite(alone).all() and (batched == alone).all()
+    assert (batched[:, :, 0] > 10 * batched[:, :, -1]).all()  # decaying curves, not a zeroed or shared buffer

@@ -150,7 +150,7 @@ RANGES = {
                                                    '"8000": 1.0}; set one as loss.band_weights.125=2.0')),
     "loss.early_db": (below(0), "a level below 0 dB, e.g. -12"),
     **{f"loss.{k}": (at_least(0), "a finite number >= 0")
-       for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight")},
+       for k in (*REGION_WEIGHTS, "beta", "slope_weight", "early_weight", "decay_weight")},
     "trainer.max_epochs": (count(1), "a positive integer"),
     "trainer.gradient_clip_val": (optional(at_least(0)), "a number >= 0 (0 or null: no clipping)"),
     "divergence.factor": (more_than(1), "a number > 1"),

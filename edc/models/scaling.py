@@ -105,14 +105,15 @@ class TargetTransform(nn.Module):
         """The scaler's ``(scale, shift)`` for the channels ``curves`` of ``y`` ``(b, C', n)``."""
         return (v.view(-1, y.shape[-1])[curves] for v in (self.scaler.scale, self.scaler.shift))
 
-    def decode(self, y, curves=slice(None)):
+    def decode(self, y, curves=slice(None), out=None):
         """Scaled target ``(b, C, n)`` -> linear curves (differentiable); ``y`` may hold only the channels
-        ``curves`` (a slice) of the C the transform was fitted on."""
+        ``curves`` (a slice) of the C the transform was fitted on. ``out`` (same shape and dtype, no
+        autograd): written in place and returned, with no intermediate copy."""
         scale, shift = self._scaling(y, curves)
         if self.representation == "linear":
-            return torch.addcmul(shift, y, scale)
+            return torch.addcmul(shift, y, scale, out=out)
         to_neper = math.log(10.0) / 10.0  # 10^(dB/10) = e^(dB to_neper)
-        return torch.addcmul(shift * to_neper, y, scale * to_neper).exp_()
+        return torch.addcmul(shift * to_neper, y, scale * to_neper, out=out).exp_()
 
     def decode_db(self, y, curves=slice(None)):
         """Scaled target ``(b, C, n)`` -> level in dB (differentiable; ``curves`` as in :meth:`decode`)."""

@@ -45,9 +45,10 @@ class Surrogate(nn.Module):
         return self.model(self.feature_scaler(raw), raw)
 
     @torch.no_grad()
-    def predict_edc(self, raw: torch.Tensor) -> torch.Tensor:
-        """Raw features ``(b, 16)`` -> linear-energy curves ``(b, C, n_samples)``."""
-        return self.target_transform.decode(self(raw)).float()
+    def predict_edc(self, raw: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw features ``(b, 16)`` -> linear-energy curves ``(b, C, n_samples)`` float32, written into
+        ``out`` where given (no autograd)."""
+        return self.target_transform.decode(self(raw), out=out).float()
 
     @torch.no_grad()
     def fit_scalers(self, raw: torch.Tensor, curves) -> None:
@@ -70,9 +71,20 @@ class Surrogate(nn.Module):
 
 
 def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Linear curves ``(n, C, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU)."""
+    """Linear curves ``(n, C, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU); each
+    batch is decoded straight into the collecting array on the CPU."""
     surrogate.eval()
     device = next(surrogate.parameters()).device
     with torch.inference_mode():
-        out = [surrogate.predict_edc(raw[i : i + batch_size].to(device)).cpu() for i in range(0, len(raw), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, surrogate.n_curves, 0), np.float32)
+        if len(raw) == 0:
+            return np.zeros((0, surrogate.n_curves, 0), np.float32)
+        first = surrogate.predict_edc(raw[:batch_size].to(device)).cpu()
+        curves = torch.empty((len(raw), *first.shape[1:]), dtype=torch.float32)
+        curves[: len(first)] = first
+        for i in range(batch_size, len(raw), batch_size):
+            batch = raw[i : i + batch_size].to(device)
+            if device.type == "cpu":
+                surrogate.predict_edc(batch, out=curves[i : i + len(batch)])
+            else:
+                curves[i : i + len(batch)] = surrogate.predict_edc(batch).cpu()
+    return curves.numpy()

@@ -124,20 +124,28 @@ class AuxiliaryLoss(nn.Module):
 
 
 class LogEDCLoss(nn.Module):
-    """Mean squared error of the level in dB (both floored at ``floor_db``), samples where the
-    target is above ``early_db`` weighted ``1 + early_weight`` (the 0 to -10 dB EDT range and
-    the level at 50 ms that C50 reads), plus ``slope_weight`` x MSE of the decay slope (dB/ms)."""
+    """Mean squared error of the level in dB (both floored at ``floor_db``), each sample weighted
+    ``1 + early_weight`` where the target is above ``early_db`` (the 0 to -10 dB EDT range and the
+    level at 50 ms that C50 reads) ``+ decay_weight`` where it lies between T20's fit limits
+    (-5 to -25 dB), plus ``slope_weight`` x MSE of the decay slope (dB/ms)."""
 
     def __init__(self, slope_weight: float = 0.0, floor_db: float = -80.0, early_weight: float = 0.0,
-                 early_db: float = -12.0):
+                 early_db: float = -12.0, decay_weight: float = 0.0):
         super().__init__()
         self.slope_weight, self.floor_db = slope_weight, floor_db
-        self.early_weight, self.early_db = early_weight, early_db
+        self.early_weight, self.early_db, self.decay_weight = early_weight, early_db, decay_weight
+
+    def sample_weights(self, target_db: torch.Tensor) -> torch.Tensor:
+        """``(batch, C, n)`` weights from the target's level in dB (same shape)."""
+        upper, lower = acoustics.DECAY_LIMITS_DB["t20"]
+        weights = 1.0 + self.early_weight * (target_db > self.early_db).to(target_db.dtype)
+        if self.decay_weight:
+            weights = weights + self.decay_weight * ((target_db <= upper) & (target_db >= lower)).to(target_db.dtype)
+        return weights
 
     def forward(self, pred, target, ctx: LossContext):
         pred_db, target_db = ctx.level_db(pred, self.floor_db), ctx.level_db(target, self.floor_db)
-        weights = 1.0 + self.early_weight * (target_db > self.early_db).to(target_db.dtype)
-        level = torch.mean(weights * (pred_db - target_db) ** 2)
+        level = torch.mean(self.sample_weights(target_db) * (pred_db - target_db) ** 2)
         logs = {}
         if self.slope_weight:
             per_ms = ctx.fs / 1000.0  # slopes in dB/ms, whatever the grid
