@@ -40,6 +40,11 @@ class Surrogate(nn.Module):
     def n_curves(self) -> int:
         return self.model.n_curves
 
+    @property
+    def n_samples(self) -> int:
+        """Samples per curve: the target transform holds one column per curve and sample."""
+        return self.target_transform.scaler.shift.numel() // self.n_curves
+
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw features ``(b, 16)`` -> model output in target space ``(b, C, n_samples)``."""
         return self.model(self.feature_scaler(raw), raw)
@@ -75,16 +80,14 @@ def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int 
     batch is decoded straight into the collecting array on the CPU."""
     surrogate.eval()
     device = next(surrogate.parameters()).device
+    if len(raw) == 0:
+        return np.zeros((0, surrogate.n_curves, 0), np.float32)
+    curves = torch.empty((len(raw), surrogate.n_curves, surrogate.n_samples), dtype=torch.float32)
     with torch.inference_mode():
-        if len(raw) == 0:
-            return np.zeros((0, surrogate.n_curves, 0), np.float32)
-        first = surrogate.predict_edc(raw[:batch_size].to(device)).cpu()
-        curves = torch.empty((len(raw), *first.shape[1:]), dtype=torch.float32)
-        curves[: len(first)] = first
-        for i in range(batch_size, len(raw), batch_size):
-            batch = raw[i : i + batch_size].to(device)
+        for i in range(0, len(raw), batch_size):
+            batch, rows = raw[i : i + batch_size].to(device), curves[i : i + batch_size]
             if device.type == "cpu":
-                surrogate.predict_edc(batch, out=curves[i : i + len(batch)])
+                surrogate.predict_edc(batch, out=rows)
             else:
-                curves[i : i + len(batch)] = surrogate.predict_edc(batch).cpu()
+                rows.copy_(surrogate.predict_edc(batch))
     return curves.numpy()
