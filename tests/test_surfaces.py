@@ -329,3 +329,20 @@ def test_a_fully_absorbing_surface_leaves_every_gradient_finite():
         torch.nn.init.normal_(parameter, std=0.01)
     model(None, raw).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.unit
+def test_the_physics_model_sees_each_surfaces_own_coefficients_and_area():
+    from edc.models.physics import surface_band_inputs
+
+    row = surfaces_row(3)
+    rooms = validate_features(pd.DataFrame([row]), "s")
+    inputs = surface_band_inputs(torch.as_tensor(rooms[SURFACE_FEATURES].to_numpy()))[0]  # (8 bands, 20)
+    length, width, height = GEOMETRY["Length"], GEOMETRY["Width"], GEOMETRY["Height"]
+    areas = np.array([width * height] * 2 + [length * height] * 2 + [length * width] * 2)
+    for band, hz in enumerate(BANDS):  # 125 Hz to 8 kHz, then the 16 kHz band pyroomacoustics extrapolates
+        np.testing.assert_allclose(inputs[band, 2:8], [row[f"{s}_a{hz}"] for s in SURFACES])
+        np.testing.assert_allclose(inputs[band, 8:14], [row[f"{s}_s{hz}"] for s in SURFACES])
+    a4k, a8k = (np.array([row[f"{s}_a{hz}"] for s in SURFACES]) for hz in (4000, 8000))
+    np.testing.assert_allclose(inputs[7, 2:8], np.clip(2 * a8k - a4k, 0, 1))
+    np.testing.assert_allclose(inputs[:, 14:], np.broadcast_to(areas / areas.sum(), (8, 6)))

@@ -48,6 +48,7 @@ class PhysicsEDC(EdcNet):
     """
 
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
+    N_SURFACE_BAND = 2 + 3 * 6  # the surfaces layout's band inputs (:func:`surface_band_inputs`)
     LATE_STEP = 8  # samples per cell of the grid past the early part (:meth:`fine_samples`)
     FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
     FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
@@ -59,9 +60,9 @@ class PhysicsEDC(EdcNet):
         super().__init__()
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
-        # a material per surface (the surfaces layout): two more inputs per band, its mean scattering and
-        # how unevenly the three axes absorb
-        self.n_band = self.N_BAND + 2 * (n_features == room.N_SURFACE_FEATURES)
+        # a material per surface (the surfaces layout): more inputs per band, its mean scattering, how unevenly
+        # the three axes absorb, and each surface's absorption, scattering and share of the area
+        self.n_band = self.N_BAND + self.N_SURFACE_BAND * (n_features == room.N_SURFACE_FEATURES)
         n_in = self.N_GLOBAL + self.n_band + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
         self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
@@ -83,7 +84,7 @@ class PhysicsEDC(EdcNet):
             self.register_buffer("octave_coherence", torch.zeros(n_curves - 1, int(self.FILTER_COHERENCE_S * SIM_FS) + 1))
 
     def band_inputs(self, raw):
-        """Unscaled inputs ``(b, 8, 19)`` (21 for the surfaces layout) of the band MLP and the physics the
+        """Unscaled inputs ``(b, 8, 19)`` (39 for the surfaces layout) of the band MLP and the physics the
         forward pass needs."""
         volume, surface, distance = room.geometry(raw)
         decay = room.reverberation_time(raw, "eyring")  # (b, 8)
@@ -100,7 +101,7 @@ class PhysicsEDC(EdcNet):
                             (ism.sum(1) * distance[:, None] ** 2).log(),  # all images, then those from 20 ms
                             ((ism * (sample >= early)[..., None]).sum(1) * distance[:, None] ** 2 + 1e-9).log()], -1)
         if self.n_band > self.N_BAND:
-            band = torch.cat([band, room.band_scattering(raw)[..., None], axis_imbalance(raw)[..., None]], -1)
+            band = torch.cat([band, surface_band_inputs(raw)], -1)
         onehot = torch.eye(self.N_BANDS, dtype=raw.dtype, device=raw.device).expand(len(raw), -1, -1)
         inputs = torch.cat([glob[:, None, :].expand(-1, self.N_BANDS, -1), band, onehot], -1)
         return inputs, decay, volume, distance, arrival_4, images
@@ -253,6 +254,17 @@ class PhysicsEDC(EdcNet):
         held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])
         log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
         return log_terms.clamp(min=-80.0).exp_().sum(2)  # e^-80: 350 dB down, yet no subnormal float32
+
+
+def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:
+    """The surfaces layout's inputs per simulated band, ``(b, 8, 20)``: the area-weighted scattering, the axes'
+    imbalance (:func:`axis_imbalance`), then per surface (west, east, south, north, floor, ceiling) its
+    absorption, its scattering and its share of the room's surface."""
+    alpha, scattering = room.surface_coefficients(raw)  # (b, 6, 8)
+    areas = room.surface_areas(raw)
+    share = (areas / areas.sum(-1, keepdim=True))[:, None, :].expand(-1, alpha.shape[-1], -1)
+    return torch.cat([room.band_scattering(raw)[..., None], axis_imbalance(raw)[..., None],
+                      alpha.transpose(1, 2), scattering.transpose(1, 2), share], -1)
 
 
 def axis_imbalance(raw: torch.Tensor) -> torch.Tensor:
