@@ -1,5 +1,5 @@
 """Per-band accuracy against the noise floor of the same rooms: the paper's rooms (random and
-configuration splits) and 300 off-grid rooms; with ``--suite rooms``, 3000 realistic rooms with a
+configuration splits) and 300 off-grid rooms; with ``--suite rooms``, 6000 realistic rooms with a
 material per surface (split by rows and by geometry) and 300 new ones with new materials.
 
     python benchmarks/datasets.py                 # once: the band data and the noise-floor sets
@@ -62,9 +62,9 @@ SUITES = {  # the datasets of each benchmark (benchmarks/datasets.py), the curve
     "paper": {"train": "paper6000_bands", "offgrid": "offgrid300", "offgrid_from": "rows", "duration": 2.0,
               "models": MODELS,
               "floors": {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}},
-    "rooms": {"train": "rooms3000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
+    "rooms": {"train": "rooms6000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
               "models": {"physics": (["experiment=rooms_best"], 120)},
-              "floors": {"rows": "rooms-floor-rows", "configuration": "rooms-floor-configuration",
+              "floors": {"rows": "rooms6000-floor-rows", "configuration": "rooms6000-floor-configuration",
                          "offgrid": "rooms-floor-offgrid"}},
 }
 SUITE = SUITES["paper"]  # set by --suite

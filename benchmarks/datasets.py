@@ -1,9 +1,9 @@
 """Build the benchmark datasets under ``data/`` (kept out of git): one command, resumable.
 
-    python benchmarks/datasets.py                    # all of them: 2 to 3 hours on 2 cores (by machine)
+    python benchmarks/datasets.py                    # all of them: 2.5 to 3.5 hours on 2 cores (by machine)
     python benchmarks/datasets.py --only offgrid300  # one of them
-    python benchmarks/datasets.py --only rooms3000 rooms-offgrid300 rooms-floor-rows rooms-floor-configuration \
-        rooms-floor-offgrid                          # the realistic rooms (a material per surface)
+    python benchmarks/datasets.py --only rooms6000 rooms-offgrid300 rooms6000-floor-rows \
+        rooms6000-floor-configuration rooms-floor-offgrid   # the realistic rooms' benchmark (a material per surface)
     python benchmarks/datasets.py --list             # what each is, and whether it is built
 
 Every set is simulated by ``python -m edc.generate`` (docs/data.md: broadband and octave-band EDCs),
@@ -65,6 +65,14 @@ def rooms_features(n_geometries: int = 300, material_sets: int = 10, seed: int =
                                 ranges=RoomsRanges(material_sets=material_sets, **ranges))
 
 
+def rooms6000_features() -> pd.DataFrame:
+    """rooms3000's rows, then 300 more geometries x 10 material sets (another sampler seed): twice the
+    geometries to learn from. Its first 3000 rows, IDs and seeds are rooms3000's, so are their curves."""
+    rooms = pd.concat([rooms_features(), rooms_features(seed=6000)], ignore_index=True)
+    rooms["ID"] = [f"room_{i:05d}" for i in range(len(rooms))]
+    return rooms
+
+
 def rooms_offgrid_features() -> pd.DataFrame:
     """300 new geometries with new materials: random smooth spectra only (no database material)."""
     rooms = rooms_features(300, 1, seed=3300, database_share=0.0)
@@ -116,7 +124,7 @@ def sets() -> dict:
         return second_run(offgrid_features(), np.arange(N_FLOOR))
 
     def rooms_floor(split_by):
-        rooms = rooms_features()
+        rooms = rooms6000_features()
         return second_run(rooms, balanced(test_rows(rooms, split_by), rooms, N_FLOOR))
 
     long = ROOMS_DURATION
@@ -132,10 +140,12 @@ def sets() -> dict:
                       rooms_features, 1.0, long),
         "rooms-offgrid300": ("300 new realistic geometries with new materials (random spectra only)",
                              rooms_offgrid_features, 1.0, long),
-        "rooms-floor-rows": (f"{N_FLOOR} random-split test rooms of rooms3000, second seed",
-                             lambda: rooms_floor("rows"), 1.0, long),
-        "rooms-floor-configuration": (f"{N_FLOOR} geometry-split test rooms of rooms3000, second seed and ray set",
-                                      lambda: rooms_floor("configuration"), OTHER_RAYS, long),
+        "rooms6000": ("6000 realistic rooms: rooms3000, then 300 more geometries x 10 material sets",
+                      rooms6000_features, 1.0, long),
+        "rooms6000-floor-rows": (f"{N_FLOOR} random-split test rooms of rooms6000, second seed",
+                                 lambda: rooms_floor("rows"), 1.0, long),
+        "rooms6000-floor-configuration": (f"{N_FLOOR} geometry-split test rooms of rooms6000, second seed and ray set",
+                                          lambda: rooms_floor("configuration"), OTHER_RAYS, long),
         "rooms-floor-offgrid": (f"{N_FLOOR} of rooms-offgrid300, second seed and ray set",
                                 lambda: second_run(rooms_offgrid_features(), np.arange(N_FLOOR)), OTHER_RAYS, long),
     }
