@@ -263,14 +263,14 @@ def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:
     alpha, scattering = room.surface_coefficients(raw)  # (b, 6, 8)
     areas = room.surface_areas(raw)
     share = (areas / areas.sum(-1, keepdim=True))[:, None, :].expand(-1, alpha.shape[-1], -1)
-    return torch.cat([room.band_scattering(raw)[..., None], axis_imbalance(raw)[..., None],
+    return torch.cat([room.band_scattering(raw)[..., None], axis_imbalance(alpha)[..., None],
                       alpha.transpose(1, 2), scattering.transpose(1, 2), share], -1)
 
 
-def axis_imbalance(raw: torch.Tensor) -> torch.Tensor:
+def axis_imbalance(alpha: torch.Tensor) -> torch.Tensor:
     """``log(max / mean)`` over the x, y, z axes of the absorption exponent a ray loses crossing the room
-    (``-ln(1 - a)`` of the axis' two walls, averaged), ``(b, 8)``: 0 where every axis absorbs alike."""
-    alpha, _ = room.surface_coefficients(raw)
+    (``-ln(1 - a)`` of the axis' two walls, averaged), ``(b, 8)``, from the surfaces' absorption ``(b, 6, 8)``
+    (:func:`edc.acoustics.room.surface_coefficients`): 0 where every axis absorbs alike."""
     loss = -torch.log1p(-alpha.clamp(max=0.999))
     per_axis = (loss[..., 0::2, :] + loss[..., 1::2, :]) / 2.0  # (b, 3, 8)
     return torch.log((per_axis.amax(-2) + 1e-6) / (per_axis.mean(-2) + 1e-6))  # 0, not NaN, where none absorbs
