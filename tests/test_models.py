@@ -73,6 +73,23 @@ def test_memory_answers_only_for_the_training_geometries():
     assert not residual.any() and not bands.any()
 
 
+def test_memory_dropout_leaves_training_rooms_without_the_memory_in_training_only():
+    rooms = torch.tensor([[3.0, 4.0, 2.5, 1.0, 1.0, 1.5, 2.0, 2.0, 1.5] + [0.2] * 7]).repeat(2000, 1)
+    model = PhysicsEDC(16, 2000, 1000.0, memory_size=4, memory_dropout=0.25)
+    model.fit_features(rooms)
+    with torch.no_grad():
+        model.memory.fill_(1.0)
+        model.memory_bands.fill_(1.0)
+    torch.manual_seed(0)
+    residual, bands = model.train().remembered(rooms)
+    kept = residual[:, 0]
+    assert set(kept.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(bands[:, 0, 0], kept)  # a room goes without both parts of the memory, or keeps both
+    assert abs(kept.mean().item() - 0.75) < 0.03  # 3 standard deviations of 2000 draws: 0.029
+    residual, bands = model.eval().remembered(rooms)
+    assert residual.eq(1.0).all() and bands.eq(1.0).all()
+
+
 def test_memory_size_0_is_the_model_with_an_empty_memory():
     rooms = torch.tensor([[3.0, 4.0, 2.5, 1.0, 1.0, 1.5, 2.0, 2.0, 1.5] + [0.2] * 7,
                           [4.0, 6.0, 3.0, 2.0, 1.0, 1.5, 1.0, 3.0, 1.5] + [0.1] * 7])
@@ -105,3 +122,20 @@ def test_predicting_in_batches_decodes_each_batch_in_place_as_it_would_alone(rep
     assert batched.shape == (37, 8, 400) and batched.dtype == alone.dtype
     assert np.isfinite(alone).all() and (batched == alone).all()
     assert (batched[:, :, 0] > 10 * batched[:, :, -1]).all()  # decaying curves, not a zeroed or shared buffer
+
+
+@pytest.mark.parametrize("representation", ["linear", "db"])
+def test_an_identity_target_scaler_decodes_as_the_representation_alone(representation):
+    """``target_scaler: none`` skips the per-sample affine pass: the curves are the representation's inverse
+    (10^(dB/10) for db), in a new tensor or written into ``out``, as a scaler of shift 0 and scale 1 gives them."""
+    from edc.models import TargetTransform
+
+    y = -60.0 * torch.rand(3, 8, 50, generator=torch.Generator().manual_seed(2))
+    y = y if representation == "db" else 10.0 ** (y / 10.0)
+    expected = 10.0 ** (y / 10.0) if representation == "db" else y
+    plain = TargetTransform(representation, "none", 8 * 50)
+    unit = TargetTransform(representation, "standard", 8 * 50)  # unfitted: shift 0, scale 1
+    out = torch.empty_like(y)
+    torch.testing.assert_close(plain.decode(y), expected, rtol=1e-6, atol=0.0)
+    assert plain.decode(y, out=out) is out
+    assert torch.equal(out, unit.decode(y))

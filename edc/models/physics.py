@@ -33,7 +33,8 @@ class PhysicsEDC(EdcNet):
       positive), on knots every ``early_step_ms`` up to ``early_ms`` and evenly spaced after.
     The model also remembers the training rooms' geometries (up to ``memory_size``): for a
     room of one of them it adds what it learned of that geometry (on the knots and the band
-    corrections); other rooms get nothing from it. Output: ``(batch, n_out)`` level in dB,
+    corrections); other rooms get nothing from it. In training, a share ``memory_dropout`` of the
+    rooms go without it each step, so that the networks alone learn what a new geometry needs. Output: ``(batch, n_out)`` level in dB,
     non-increasing, from 0 dB (its config sets ``model.target: db``).
 
     With ``n_curves=8`` it also predicts the 7 octave-band curves (docs/data.md): per octave, the image
@@ -56,8 +57,9 @@ class PhysicsEDC(EdcNet):
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
                  hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
                  floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
-                 memory_size: int = 512, n_curves: int = 1):
+                 memory_size: int = 512, memory_dropout: float = 0.0, n_curves: int = 1):
         super().__init__()
+        self.memory_dropout = memory_dropout  # training rooms that, per step, are left to the networks alone
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
         # a material per surface (the surfaces layout): more inputs per band, its mean scattering, how unevenly
@@ -128,6 +130,8 @@ class PhysicsEDC(EdcNet):
         gap = (geometry.square().sum(-1, keepdim=True) - 2.0 * geometry @ rooms.T + rooms.square().sum(-1))
         match = gap < 1e-6  # (b, memory_size); NaN (free slot): False
         slot, known = match.float().argmax(-1), match.any(-1).to(raw.dtype)
+        if self.training and self.memory_dropout > 0.0:  # as a room of an unseen geometry is predicted
+            known = known * (torch.rand_like(known) >= self.memory_dropout)
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):

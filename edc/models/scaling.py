@@ -70,10 +70,10 @@ class Scaler(nn.Module):
         return self
 
     def forward(self, x):
-        return (x - self.shift) / self.scale
+        return x if self.kind == "none" else (x - self.shift) / self.scale
 
     def inverse(self, y):
-        return y * self.scale + self.shift
+        return y if self.kind == "none" else y * self.scale + self.shift
 
 
 class TargetTransform(nn.Module):
@@ -109,10 +109,14 @@ class TargetTransform(nn.Module):
         """Scaled target ``(b, C, n)`` -> linear curves (differentiable); ``y`` may hold only the channels
         ``curves`` (a slice) of the C the transform was fitted on. ``out`` (same shape and dtype, no
         autograd): written in place and returned, with no intermediate copy."""
+        to_neper = math.log(10.0) / 10.0  # 10^(dB/10) = e^(dB to_neper)
+        if self.scaler.kind == "none":  # no per-sample pass for an identity scaler
+            if self.representation == "linear":
+                return y if out is None else out.copy_(y)
+            return torch.mul(y, to_neper, out=out).exp_()
         scale, shift = self._scaling(y, curves)
         if self.representation == "linear":
             return torch.addcmul(shift, y, scale, out=out)
-        to_neper = math.log(10.0) / 10.0  # 10^(dB/10) = e^(dB to_neper)
         return torch.addcmul(shift * to_neper, y, scale * to_neper, out=out).exp_()
 
     def decode_db(self, y, curves=slice(None)):
