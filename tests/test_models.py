@@ -90,6 +90,14 @@ def test_memory_dropout_leaves_training_rooms_without_the_memory_in_training_onl
     assert residual.eq(1.0).all() and bands.eq(1.0).all()
 
 
+@pytest.mark.parametrize("share", [-0.1, 1.0])
+def test_a_memory_dropout_outside_0_to_1_names_the_key(share):
+    from edc.errors import EdcInputError
+
+    with pytest.raises(EdcInputError, match=r"model\.net\.memory_dropout=.*\[0, 1\)"):
+        PhysicsEDC(16, 2000, 1000.0, memory_size=4, memory_dropout=share)
+
+
 def test_memory_size_0_is_the_model_with_an_empty_memory():
     rooms = torch.tensor([[3.0, 4.0, 2.5, 1.0, 1.0, 1.5, 2.0, 2.0, 1.5] + [0.2] * 7,
                           [4.0, 6.0, 3.0, 2.0, 1.0, 1.5, 1.0, 3.0, 1.5] + [0.1] * 7])

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from edc.acoustics import room
 from edc.acoustics.simulate import ISM_ORDER, SIM_FS, SPEED_OF_SOUND
+from edc.errors import EdcInputError
 from edc.models.mlp import mlp
 from edc.models.scaling import Scaler
 from edc.models.surrogate import EdcNet
@@ -34,8 +35,9 @@ class PhysicsEDC(EdcNet):
     The model also remembers the training rooms' geometries (up to ``memory_size``): for a
     room of one of them it adds what it learned of that geometry (on the knots and the band
     corrections); other rooms get nothing from it. In training, a share ``memory_dropout`` of the
-    rooms go without it each step, so that the networks alone learn what a new geometry needs. Output: ``(batch, n_out)`` level in dB,
-    non-increasing, from 0 dB (its config sets ``model.target: db``).
+    rooms go without it each step, so that the networks alone learn what a new geometry needs.
+    Output: ``(batch, n_out)`` level in dB, non-increasing, from 0 dB (its config sets
+    ``model.target: db``).
 
     With ``n_curves=8`` it also predicts the 7 octave-band curves (docs/data.md): per octave, the image
     sources as the octave filter passes them (their band energies through the simulator's
@@ -59,6 +61,9 @@ class PhysicsEDC(EdcNet):
                  floor_db: float = -100.0, dropout: float = 0.0, direction_nodes: int = 3,
                  memory_size: int = 512, memory_dropout: float = 0.0, n_curves: int = 1):
         super().__init__()
+        if not 0.0 <= memory_dropout < 1.0:
+            raise EdcInputError(f"model.net.memory_dropout={memory_dropout}: the share of training rooms predicted "
+                                "without the memory each step must be in [0, 1). Fix: for example 0.25, or 0 for none.")
         self.memory_dropout = memory_dropout  # training rooms that, per step, are left to the networks alone
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
