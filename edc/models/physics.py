@@ -127,8 +127,9 @@ class PhysicsEDC(EdcNet):
             self.memory_rooms[:len(rooms)] = rooms
 
     def remembered(self, raw):
-        """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0:
-        ``(b, n_curves * n_knots)`` on the residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0 (in
+        training, 0 too for a random share ``memory_dropout`` of the rooms): ``(b, n_curves * n_knots)`` on the
+        residual's knots and ``(b, 8, 4)`` on the band corrections."""
         if not len(self.memory_rooms):  # memory_size 0: the model without a memory
             return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
         rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
