@@ -152,19 +152,28 @@ def sets() -> dict:
 
 
 def build(name: str, make, ray_factor: float, duration: float, workers: int) -> None:
-    out = DATA / name
+    out, table = DATA / name, DATA / f"{name}.csv"
+    rooms = make()
+    if table.is_file() and not _same_rooms(table, rooms):
+        sys.exit(f"{table}: these are not the rooms that `{name}` is now (the sampler changed since it was built). "
+                 f"Fix: move {table} and {out} away, then run this again to rebuild it.")
     if (out / "band_edcs.npy").is_file():
         print(f"{name}: built ({out})")
         return
-    table = DATA / f"{name}.csv"
     if not table.is_file():
         DATA.mkdir(exist_ok=True)
-        make().to_csv(table, index=False)
+        rooms.to_csv(table, index=False)
     command = [sys.executable, "-m", "edc.generate", f"features_csv={table}", f"out_dir={out}",
                f"workers={workers}", f"simulation.ray_factor={ray_factor}", f"simulation.duration={duration}",
                f"hydra.run.dir={DATA}/.runs/{name}"]
     print(f"{name}: {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
+
+
+def _same_rooms(table: Path, rooms: pd.DataFrame) -> bool:
+    """Whether the stored features table ``table`` holds ``rooms`` (as written to CSV)."""
+    stored = pd.read_csv(table)
+    return stored.shape == rooms.shape and np.allclose(stored.select_dtypes("number"), rooms.select_dtypes("number"))
 
 
 def main():

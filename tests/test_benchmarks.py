@@ -43,3 +43,15 @@ def test_floor_rooms_are_a_fair_sample_of_the_profiles(n_test_geometries):
     assert abs(profiles.mean() - test_mean) < 2.5  # 4 standard errors of 200 draws; the first of each: 3.4 of 14.5
     geometry = features[GEOMETRY[0]].to_numpy()
     assert (np.unique(geometry[picked], return_counts=True)[1] == 200 // n_test_geometries).all()
+
+
+def test_a_set_built_by_another_sampler_is_refused_not_reused(tmp_path, monkeypatch):
+    datasets = benchmark_module("datasets")
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    rooms = pd.DataFrame({"ID": ["room_00000", "room_00001"], "Length": [3.0, 4.0]})
+    (tmp_path / "rooms").mkdir()
+    (tmp_path / "rooms" / "band_edcs.npy").touch()  # built
+    rooms.to_csv(tmp_path / "rooms.csv", index=False)
+    datasets.build("rooms", lambda: rooms, 1.0, 2.0, 1)  # the same rooms: reused, nothing simulated
+    with pytest.raises(SystemExit, match="sampler changed .* move .*rooms.csv"):
+        datasets.build("rooms", lambda: rooms.assign(Length=[3.0, 4.5]), 1.0, 2.0, 1)

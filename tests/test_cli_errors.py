@@ -134,6 +134,7 @@ GENERATE_CASES = {
     "lengths reversed": (["sampler.length=[4,3]"], "0 < min <= max"),
     "source above the ceiling": (["sampler.position_height=3"], "sampler.position_height=3 m"),
     "margin wider than the room": (["sampler.wall_margin=3"], "lower sampler.wall_margin"),
+    "scattering level of 0": (["sampler=rooms", "sampler.scattering_level=[0,1]"], "sampler.scattering_level=[0, 1]"),
 }
 
 

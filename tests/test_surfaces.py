@@ -230,10 +230,21 @@ def test_the_rooms_sampler_keeps_its_ranges():
     scattering = rooms.filter(regex="_s\\d").to_numpy().reshape(len(rooms), 6, 7)
     assert (np.diff(scattering, axis=-1) >= -1e-3).all()  # rising with frequency
     assert volume.min() < 60 and volume.max() > 450  # offices to small halls
+    room_scattering = (scattering * surface_areas(dims)[:, :, None]).sum(1) / surface_areas(dims).sum(1)[:, None]
+    at_2k = room_scattering[:, 4]  # bare rooms (data sheets: about 0.1) as well as furnished ones
+    assert (at_2k < 0.1).mean() > 0.15 and (at_2k > 0.4).mean() > 0.1
+    assert (scattering.max(axis=(1, 2)) <= ranges.scattering_level[1] + 1e-3).all()
     pd.testing.assert_frame_equal(sample_surface_rooms(3, seed=5), sample_surface_rooms(3, seed=5))
     sets = sample_surface_rooms(20, seed=5, ranges=RoomsRanges(material_sets=10))
     geometry = sets[list(GEOMETRY)].round(6)
     assert len(geometry.drop_duplicates()) == 2 and len(sets[absorption_columns("west")].drop_duplicates()) == 20
+
+
+def surface_areas(dims: np.ndarray) -> np.ndarray:
+    """``(n, 6)`` m^2: west, east, south, north, floor, ceiling of ``(n, 3)`` rooms L x W x H."""
+    length, width, height = dims.T
+    return np.stack([width * height, width * height, length * height, length * height, length * width,
+                     length * width], axis=1)
 
 
 @pytest.mark.unit

@@ -190,6 +190,8 @@ RANGES = {
     "sampler.heights": (interval(math.inf), "[min, max] in m with 0 < min <= max"),
     "sampler.scattering": (lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v))
                            and 0 <= v[0] <= v[1] <= 1, "[min, max] with 0 <= min <= max <= 1"),
+    "sampler.scattering_level": (lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(real, v))
+                                 and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1 (log-uniform)"),
     "sampler.database_share": (lambda v: real(v) and 0 <= v <= 1, "a probability in [0, 1]"),
     "sampler.perturbation": (at_least(0), "a number >= 0 (the spread of log absorption)"),
     "sampler.max_t": (more_than(0), "a positive reverberation time in s"),

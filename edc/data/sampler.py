@@ -83,8 +83,10 @@ class RoomsRanges:
     m from every surface and ``min_distance`` m apart. Each surface takes, with probability
     ``database_share``, a material of pyroomacoustics' database with its spectrum perturbed by
     ``exp(N(0, perturbation))`` per band, otherwise a random smooth spectrum (log-uniform up to a bound drawn
-    per room, so that bare rooms are as common as treated ones); scattering is a smooth
-    spectrum rising with frequency in ``scattering``. Materials are redrawn while any band's Eyring
+    per room, so that bare rooms are as common as treated ones). Scattering is a smooth spectrum rising
+    with frequency, from ``scattering[0]`` up to a level drawn per room, log-uniform in ``scattering_level``
+    (so that rooms of flat, bare surfaces, whose data sheets give about 0.1, are as common as furnished
+    ones that scatter 0.5 and more). Materials are redrawn while any band's Eyring
     reverberation time exceeds ``max_t`` s (bare halls; the stored curves must reach -35 dB). Each
     geometry (dimensions and positions) comes with ``material_sets`` sets of materials, one row each.
     """
@@ -100,6 +102,7 @@ class RoomsRanges:
     perturbation: float = 0.2
     absorption: tuple = (0.01, 1.0)
     scattering: tuple = (0.0, 1.0)
+    scattering_level: tuple = (0.05, 1.0)
     max_t: float = 6.0
     material_sets: int = 1
 
@@ -126,7 +129,9 @@ def sample_surface_rooms(n_rooms: int, seed: int = 0, ranges: RoomsRanges = Room
                 break
         else:
             raise ValueError(f"no materials keep a {np.prod(dims):.0f} m3 room below max_t={ranges.max_t} s")
-        scattering = np.stack([_smooth(rng, *ranges.scattering, rising=True) for _ in range(6)])
+        level = np.exp(rng.uniform(*np.log(ranges.scattering_level)))  # the room's scattering, as top its liveness
+        level = np.clip(level, *ranges.scattering)
+        scattering = np.stack([_smooth(rng, ranges.scattering[0], level, rising=True) for _ in range(6)])
         materials_of_room = np.concatenate([absorption, scattering], axis=1).ravel()  # per surface: a then s
         rows.append([f"room_{i:05d}", *np.round(dims, 3), *np.round(source, 3), *np.round(receiver, 3),
                      *np.round(materials_of_room, 3)])
