@@ -129,7 +129,7 @@ def sample_surface_rooms(n_rooms: int, seed: int = 0, ranges: RoomsRanges = Room
                 break
         else:
             raise ValueError(f"no materials keep a {np.prod(dims):.0f} m3 room below max_t={ranges.max_t} s")
-        level = np.exp(rng.uniform(*np.log(ranges.scattering_level)))  # the room's scattering, as top its liveness
+        level = np.exp(rng.uniform(*np.log(ranges.scattering_level)))  # the room's, as `top` is for absorption
         level = np.clip(level, *ranges.scattering)
         scattering = np.stack([_smooth(rng, ranges.scattering[0], level, rising=True) for _ in range(6)])
         materials_of_room = np.concatenate([absorption, scattering], axis=1).ravel()  # per surface: a then s
