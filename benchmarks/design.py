@@ -30,7 +30,7 @@ from edc.api import physics_prior
 from edc.data.materials import database
 from edc.data.sampler import sample_surface_rooms
 from edc.inverse.problem import problem_of
-from edc.inverse.report import simulate_design, simulate_rows
+from edc.inverse.report import simulate_rows
 from edc.inverse.search import Predictions, judge, refined, search
 
 UNTREATED = {"wall": ["rough_lime_wash", "plasterboard", "brickwork", "glass_window", "wooden_lining"],
@@ -138,15 +138,14 @@ def main() -> None:
 def reached(simulations: pd.DataFrame, problem) -> bool:
     """Whether the mean of ``simulations`` (parameter tables of one receiver, one row per seed) lies within
     the target, judged as a prediction is."""
-    mean = simulations[[b.column for b in problem.target.bounds]].to_numpy(float).mean(0)[None, None]  # (1, 1, b)
+    mean = mean_table(simulations)[[b.column for b in problem.target.bounds]].to_numpy(float)[None]  # (1, 1, b)
     return bool(judge(mean, problem)[0][0] == 0)
 
 
 def simulate_mean(problem, design, duration: float, fs: float, seeds: int = 1) -> pd.DataFrame:
     """The design at its one receiver, simulated with seeds 0 to ``seeds - 1``: the mean parameter table
-    (one row; NaN where any seed's is undefined). One seed: :func:`simulate_design` as it is."""
-    if seeds == 1:
-        return simulate_design(problem, design, duration, fs)
+    (one row; NaN where any seed's is undefined); one seed: seed 0 alone, as
+    :func:`edc.inverse.report.simulate_design` simulates it."""
     return mean_table(simulate_rows(pd.concat([problem.rows(np.asarray(design)[None])] * seeds), duration, fs))
 
 

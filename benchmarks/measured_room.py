@@ -125,14 +125,14 @@ def cr2_rooms() -> pd.DataFrame:
 
 
 def pair_mean(params: pd.DataFrame) -> dict:
-    """EDT, T20 (s) and C50 (dB) per band ``(7,)``: the mean over rows, C50 through D50 as measured."""
+    """EDT, T20 (s) and C50 (dB) per band ``(7,)``: the mean over rows, C50 of the mean D50 as measured."""
     def band(name):
-        return params[[f"{name}_{b}" for b in BANDS]].to_numpy(float)
-    d50 = 1.0 / (1.0 + 10.0 ** (-band("C50") / 10.0))
-    return {"EDT": band("EDT").mean(0), "T20": band("T20").mean(0), "C50": c50_of(d50.mean(0))}
+        return params[[f"{name}_{b}" for b in BANDS]].to_numpy(float).mean(0)
+    return {"EDT": band("EDT"), "T20": band("T20"), "C50": c50_of(band("D50"))}
 
 
 def c50_of(d50) -> np.ndarray:
+    """C50 in dB of D50 (a fraction): ``10 log10(D50 / (1 - D50))``."""
     return 10.0 * np.log10(np.asarray(d50) / (1.0 - np.asarray(d50)))
 
 
