@@ -62,9 +62,9 @@ SUITES = {  # the datasets of each benchmark (benchmarks/datasets.py), the curve
     "paper": {"train": "paper6000_bands", "offgrid": "offgrid300", "offgrid_from": "rows", "duration": 2.0,
               "models": MODELS,
               "floors": {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}},
-    "rooms": {"train": "rooms6000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
+    "rooms": {"train": "rooms12000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
               "models": {"physics": (["experiment=rooms_best"], 120)},
-              "floors": {"rows": "rooms6000-floor-rows", "configuration": "rooms6000-floor-configuration",
+              "floors": {"rows": "rooms12000-floor-rows", "configuration": "rooms12000-floor-configuration",
                          "offgrid": "rooms-floor-offgrid"}},
 }
 SUITE = SUITES["paper"]  # set by --suite

@@ -1,20 +1,24 @@
 """Build the benchmark datasets under ``data/`` (kept out of git): one command, resumable.
 
-    python benchmarks/datasets.py                    # all of them: 2.5 to 3.5 hours on 2 cores (by machine)
+    python benchmarks/datasets.py                    # all of them: 3.5 to 4.5 hours on 2 cores (by machine)
     python benchmarks/datasets.py --only offgrid300  # one of them
-    python benchmarks/datasets.py --only rooms6000 rooms-offgrid300 rooms6000-floor-rows \
-        rooms6000-floor-configuration rooms-floor-offgrid   # the realistic rooms' benchmark (a material per surface)
+    python benchmarks/datasets.py --only rooms6000 rooms12000 rooms-offgrid300 rooms12000-floor-rows \
+        rooms12000-floor-configuration rooms-floor-offgrid   # the realistic rooms' benchmark (about 2 hours)
     python benchmarks/datasets.py --list             # what each is, and whether it is built
 
 Every set is simulated by ``python -m edc.generate`` (docs/data.md: broadband and octave-band EDCs),
-which keeps finished chunks: an interrupted build goes on where it stopped. The noise floors are
-second simulations of test rooms, as docs/data.md defines them: another sequence seed (row seed +
-100000) where the model has seen the geometry in training (the random split), another seed and
-another ray set (1.07x the default rays) where it has not (the configuration split, off-grid rooms).
+which keeps finished chunks: an interrupted build goes on where it stopped, and a set that starts with
+the rooms of one already built (rooms12000 with rooms6000's) copies their curves instead of simulating
+them again. The noise floors are second simulations of test rooms, as docs/data.md defines them: another
+sequence seed (row seed + 100000) where the model has seen the geometry in training (the random split),
+another seed and another ray set (1.07x the default rays) where it has not (the configuration split,
+off-grid rooms).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +77,15 @@ def rooms6000_features() -> pd.DataFrame:
     return rooms
 
 
+def rooms12000_features() -> pd.DataFrame:
+    """rooms6000's rows, then 600 more geometries x 10 material sets (two more sampler seeds): 1200
+    geometries. Its first 6000 rows, IDs and seeds are rooms6000's, so are their curves (reused)."""
+    rooms = pd.concat([rooms6000_features(), rooms_features(seed=9000), rooms_features(seed=12000)],
+                      ignore_index=True)
+    rooms["ID"] = [f"room_{i:05d}" for i in range(len(rooms))]
+    return rooms
+
+
 def rooms_offgrid_features() -> pd.DataFrame:
     """300 new geometries with new materials: random smooth spectra only (no database material)."""
     rooms = rooms_features(300, 1, seed=3300, database_share=0.0)
@@ -123,8 +136,8 @@ def sets() -> dict:
     def floor_offgrid():
         return second_run(offgrid_features(), np.arange(N_FLOOR))
 
-    def rooms_floor(split_by):
-        rooms = rooms6000_features()
+    def rooms_floor(split_by, make=rooms6000_features):
+        rooms = make()
         return second_run(rooms, balanced(test_rows(rooms, split_by), rooms, N_FLOOR))
 
     long = ROOMS_DURATION
@@ -146,6 +159,12 @@ def sets() -> dict:
                                  lambda: rooms_floor("rows"), 1.0, long),
         "rooms6000-floor-configuration": (f"{N_FLOOR} geometry-split test rooms of rooms6000, second seed and ray set",
                                           lambda: rooms_floor("configuration"), OTHER_RAYS, long),
+        "rooms12000": ("12000 realistic rooms: rooms6000, then 600 more geometries x 10 material sets",
+                       rooms12000_features, 1.0, long),
+        "rooms12000-floor-rows": (f"{N_FLOOR} random-split test rooms of rooms12000, second seed",
+                                  lambda: rooms_floor("rows", rooms12000_features), 1.0, long),
+        "rooms12000-floor-configuration": (f"{N_FLOOR} geometry-split test rooms of rooms12000, second seed and ray set",
+                                           lambda: rooms_floor("configuration", rooms12000_features), OTHER_RAYS, long),
         "rooms-floor-offgrid": (f"{N_FLOOR} of rooms-offgrid300, second seed and ray set",
                                 lambda: second_run(rooms_offgrid_features(), np.arange(N_FLOOR)), OTHER_RAYS, long),
     }
@@ -163,6 +182,7 @@ def build(name: str, make, ray_factor: float, duration: float, workers: int) -> 
     if not table.is_file():
         DATA.mkdir(exist_ok=True)
         rooms.to_csv(table, index=False)
+    reuse_chunks(rooms, out, ray_factor, duration)
     command = [sys.executable, "-m", "edc.generate", f"features_csv={table}", f"out_dir={out}",
                f"workers={workers}", f"simulation.ray_factor={ray_factor}", f"simulation.duration={duration}",
                f"hydra.run.dir={DATA}/.runs/{name}"]
@@ -170,10 +190,30 @@ def build(name: str, make, ray_factor: float, duration: float, workers: int) -> 
     subprocess.run(command, check=True, cwd=ROOT)
 
 
+def reuse_chunks(rooms: pd.DataFrame, out: Path, ray_factor: float, duration: float) -> None:
+    """Copy into ``out``'s run the finished chunks of a built set whose rooms are the first rows of ``rooms``
+    and were simulated alike (rooms12000 starts with rooms6000): the same rooms and seeds give the same curves."""
+    for table in sorted(DATA.glob("*.csv")):
+        source = DATA / table.stem / ".work"
+        settings = json.loads((source / "settings.json").read_text()) if (source / "settings.json").is_file() else {}
+        if source.parent == out or (settings.get("ray_factor"), settings.get("duration")) != (ray_factor, duration):
+            continue
+        stored = pd.read_csv(table)
+        if len(stored) >= len(rooms) or not _same_rooms(table, rooms.iloc[:len(stored)]):
+            continue
+        chunks = out / ".work" / "chunks"
+        chunks.mkdir(parents=True, exist_ok=True)
+        for chunk in (source / "chunks").glob("chunk-*.npz"):
+            if not (chunks / chunk.name).exists():
+                shutil.copyfile(chunk, chunks / chunk.name)
+        print(f"{out.name}: reusing the curves of {table.stem}'s {len(stored)} rooms", flush=True)
+
+
 def _same_rooms(table: Path, rooms: pd.DataFrame) -> bool:
     """Whether the stored features table ``table`` holds ``rooms`` (as written to CSV)."""
     stored = pd.read_csv(table)
-    return stored.shape == rooms.shape and np.allclose(stored.select_dtypes("number"), rooms.select_dtypes("number"))
+    return (list(stored.columns) == list(rooms.columns) and stored.shape == rooms.shape
+            and np.allclose(stored.select_dtypes("number"), rooms.select_dtypes("number")))
 
 
 def main():

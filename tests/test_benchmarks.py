@@ -88,3 +88,23 @@ def test_the_measured_room_is_a_valid_shoebox_of_its_volume():
     mean_wall = wall_area / sum(cr2.MATERIALS[m][0] for m in ("plaster", "concrete", "windows"))
     shoebox_mean_wall = (areas[:4, None] * absorption[:4]).sum(0) / areas[:4].sum()
     np.testing.assert_allclose(shoebox_mean_wall, mean_wall, rtol=0.05)  # coefficients as the data sheet's
+
+
+def test_an_extended_set_reuses_the_chunks_of_the_set_it_starts_with(tmp_path, monkeypatch):
+    datasets = benchmark_module("datasets")
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    rooms = pd.DataFrame({"ID": [f"room_{i:05d}" for i in range(4)], "Length": [3.0, 4.0, 5.0, 6.0]})
+    rooms.iloc[:2].to_csv(tmp_path / "small.csv", index=False)
+    (tmp_path / "small" / ".work" / "chunks").mkdir(parents=True)
+    (tmp_path / "small" / ".work" / "settings.json").write_text('{"ray_factor": 1.0, "duration": 5.0}')
+    (tmp_path / "small" / ".work" / "chunks" / "chunk-00000.npz").write_bytes(b"rows 0-1")
+
+    def reused(extended, ray_factor=1.0, name="large"):
+        datasets.reuse_chunks(extended, tmp_path / name, ray_factor, 5.0)
+        chunk = tmp_path / name / ".work" / "chunks" / "chunk-00000.npz"
+        return chunk.is_file() and chunk.read_bytes() == b"rows 0-1"
+
+    assert not reused(rooms, ray_factor=1.07)  # simulated with another ray set: other curves
+    assert not reused(rooms.assign(Length=[3.0, 4.5, 5.0, 6.0]))  # other rooms in its rows
+    assert not reused(rooms.iloc[:2], name="same")  # not an extension
+    assert reused(rooms)
