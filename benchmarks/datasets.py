@@ -173,7 +173,7 @@ def sets() -> dict:
 def build(name: str, make, ray_factor: float, duration: float, workers: int) -> None:
     out, table = DATA / name, DATA / f"{name}.csv"
     rooms = make()
-    if table.is_file() and not _same_rooms(table, rooms):
+    if table.is_file() and not _same_rooms(pd.read_csv(table), rooms):
         sys.exit(f"{table}: these are not the rooms that `{name}` is now (the sampler changed since it was built). "
                  f"Fix: move {table} and {out} away, then run this again to rebuild it.")
     if (out / "band_edcs.npy").is_file():
@@ -199,7 +199,7 @@ def reuse_chunks(rooms: pd.DataFrame, out: Path, ray_factor: float, duration: fl
         if source.parent == out or (settings.get("ray_factor"), settings.get("duration")) != (ray_factor, duration):
             continue
         stored = pd.read_csv(table)
-        if len(stored) >= len(rooms) or not _same_rooms(table, rooms.iloc[:len(stored)]):
+        if len(stored) >= len(rooms) or not _same_rooms(stored, rooms.iloc[:len(stored)]):
             continue
         chunks = out / ".work" / "chunks"
         chunks.mkdir(parents=True, exist_ok=True)
@@ -209,9 +209,8 @@ def reuse_chunks(rooms: pd.DataFrame, out: Path, ray_factor: float, duration: fl
         print(f"{out.name}: reusing the curves of {table.stem}'s {len(stored)} rooms", flush=True)
 
 
-def _same_rooms(table: Path, rooms: pd.DataFrame) -> bool:
-    """Whether the stored features table ``table`` holds ``rooms`` (as written to CSV)."""
-    stored = pd.read_csv(table)
+def _same_rooms(stored: pd.DataFrame, rooms: pd.DataFrame) -> bool:
+    """Whether a features table read back from its CSV, ``stored``, holds ``rooms`` (as written to CSV)."""
     return (list(stored.columns) == list(rooms.columns) and stored.shape == rooms.shape
             and np.allclose(stored.select_dtypes("number"), rooms.select_dtypes("number")))
 

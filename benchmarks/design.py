@@ -109,8 +109,8 @@ def main() -> None:
         for _ in range(5):  # a known design whose parameters are all defined
             known = np.array([rng.integers(1, len(s.choices)) if rng.random() < 0.5 else 0  # half the surfaces treated
                               for s in known_problem.surfaces])
-            simulations = simulate_rows(pd.concat([known_problem.rows(known[None])] * (args.judge_seeds + args.other_seeds)),
-                                        duration, fs)  # seeds 0.. (the target's), then the other seeds
+            simulations = simulate_seeds(known_problem, known, duration, fs,  # seeds 0.. (the target's), then the others
+                                         args.judge_seeds + args.other_seeds)
             target = target_of_known(mean_table(simulations.iloc[:args.judge_seeds]))
             if np.isfinite([bounds[0] for key, bounds in target.items() if key != "objective"]).all():
                 break
@@ -143,10 +143,14 @@ def reached(simulations: pd.DataFrame, problem) -> bool:
 
 
 def simulate_mean(problem, design, duration: float, fs: float, seeds: int = 1) -> pd.DataFrame:
-    """The design at its one receiver, simulated with seeds 0 to ``seeds - 1``: the mean parameter table
-    (one row; NaN where any seed's is undefined); one seed: seed 0 alone, as
-    :func:`edc.inverse.report.simulate_design` simulates it."""
-    return mean_table(simulate_rows(pd.concat([problem.rows(np.asarray(design)[None])] * seeds), duration, fs))
+    """The mean parameter table (one row; NaN where any seed's is undefined) of :func:`simulate_seeds`; one
+    seed: seed 0 alone, as :func:`edc.inverse.report.simulate_design` simulates it."""
+    return mean_table(simulate_seeds(problem, design, duration, fs, seeds))
+
+
+def simulate_seeds(problem, design, duration: float, fs: float, seeds: int) -> pd.DataFrame:
+    """The design at its one receiver, simulated with seeds 0 to ``seeds - 1``: one parameter table row each."""
+    return simulate_rows(pd.concat([problem.rows(np.asarray(design)[None])] * seeds), duration, fs)
 
 
 def mean_table(simulations: pd.DataFrame) -> pd.DataFrame:
