@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -141,22 +142,68 @@ class PhysicsEDC(EdcNet):
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
 
     def forward(self, x, raw):
-        energy, z, residual, n_fine = self.prior_energy(raw)  # at the ends of the cells of :meth:`cell_lengths`
-        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
-        cells = self.cell_lengths(n_fine).to(prior)
-        decrements = -torch.diff(prior, dim=-1) / cells  # dB per sample
-        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
-        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
-        knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + residual
-        correction = knots.view(len(raw), self.n_curves, -1) @ self.cell_knots(n_fine).T  # (b, C, cells)
-        level_db = -torch.cumsum(F.softplus(inv + correction) * cells, dim=-1)
-        level_db = torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db)
+        level_db, n_fine = self.grid_level(raw)
         if n_fine == self.n_out - 1:
             return level_db
         nodes = level_db[..., n_fine:]  # every sample of the late cells, linear in dB
         step = torch.arange(self.LATE_STEP, dtype=nodes.dtype, device=nodes.device) / self.LATE_STEP
         late = torch.addcmul(nodes[..., :-1, None], torch.diff(nodes, dim=-1)[..., None], step).flatten(-2)
         return torch.cat([level_db[..., :n_fine], late, nodes[..., -1:]], -1)
+
+    @torch.no_grad()
+    def predict_energy(self, raw, out=None, batch_size: int = 256):
+        """Linear-energy curves ``(b, C, n_out)`` float32, ``10^(level / 10)`` of :meth:`forward`, written into
+        ``out`` where given. The physics of every room is computed at once; the curves then go ``batch_size``
+        rooms at a time in the order of the samples each needs one by one (:meth:`fine_end`), so that a room
+        with long ramps makes only rooms like it compute long early parts (docs/model.md#speed)."""
+        head = self.physics_head(raw)
+        end = self.fine_end(head)
+        out = raw.new_empty(len(raw), self.n_curves, self.n_out, dtype=torch.float32) if out is None else out
+        if len(raw) <= batch_size:
+            return self._energy(*self.level_on_grid(head, self.fine_samples(float(end.amax()))), out)
+        part = out.new_empty(batch_size, *out.shape[1:])  # one batch's curves, then copied to their rows
+        for rows in end.argsort().split(batch_size):
+            level_db, n_fine = self.level_on_grid(head.take(rows), self.fine_samples(float(end[rows].amax())))
+            out.index_copy_(0, rows, self._energy(level_db, n_fine, part[:len(rows)]))
+        return out
+
+    def _energy(self, level_db, n_fine: int, out):
+        """``10^(level / 10)`` at every sample into ``out`` ``(b, C, n_out)``, from the level on the grid: the late
+        cells, linear in dB, are geometric in energy, ``E_k r^j`` with ``r = 10^(step / 10)``, filled by
+        doubling (three products per sample) instead of one ``exp`` each."""
+        energy = level_db.mul_(math.log(10.0) / 10.0).exp_()
+        if n_fine == self.n_out - 1:
+            return out.copy_(energy)
+        out[..., :n_fine] = energy[..., :n_fine]
+        nodes = energy[..., n_fine:]
+        ratio = (nodes[..., 1:] / nodes[..., :-1]).pow_(1.0 / self.LATE_STEP)  # (b, C, cells)
+        late = out[..., n_fine:-1].unflatten(-1, (-1, self.LATE_STEP))  # a view: (b, C, cells, LATE_STEP)
+        late[..., 0] = nodes[..., :-1]
+        span = 1
+        while span < self.LATE_STEP:  # samples [span, 2 span) of each cell are [0, span) times r^span
+            torch.mul(late[..., :span], ratio[..., None], out=late[..., span:2 * span])
+            ratio, span = ratio.square(), 2 * span
+        out[..., -1] = nodes[..., -1]
+        return out
+
+    def grid_level(self, raw):
+        """The curves' level in dB ``(b, C, cells + 1)`` at the ends of the cells of :meth:`cell_lengths`
+        (non-increasing, from 0 dB) and ``n_fine`` (the batch's latest room deciding)."""
+        head = self.physics_head(raw)
+        return self.level_on_grid(head, self.fine_samples(float(self.fine_end(head).amax())))
+
+    def level_on_grid(self, head: _Physics, n_fine: int):
+        """:meth:`grid_level` from the rooms' physics and ``n_fine``."""
+        energy, z = self.prior_energy(head, n_fine), head.z  # at the ends of the cells of :meth:`cell_lengths`
+        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        cells = self.cell_lengths(n_fine).to(prior)
+        decrements = -torch.diff(prior, dim=-1) / cells  # dB per sample
+        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
+        bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
+        knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + head.residual
+        correction = knots.view(len(z), self.n_curves, -1) @ self.cell_knots(n_fine).T  # (b, C, cells)
+        level_db = -torch.cumsum(F.softplus(inv + correction) * cells, dim=-1)
+        return torch.cat([torch.zeros_like(level_db[..., :1]), level_db], -1).clamp(min=self.floor_db), n_fine
 
     def cell_lengths(self, n_fine: int) -> torch.Tensor:
         """Samples per cell of the grid where the forward pass computes the curves: one each up to ``n_fine``,
@@ -171,16 +218,18 @@ class PhysicsEDC(EdcNet):
         late = self.knots[n_fine:].unflatten(0, (-1, self.LATE_STEP)).mean(1)
         return torch.cat([self.knots[:n_fine], late])
 
-    def fine_samples(self, last_image, onset, width, rates) -> int:
-        """Samples the grid keeps one by one, the latest room of the batch deciding: past them every image
-        has arrived and left the octave filters (``FILTER_SPREAD_S``), every late part's ramp has ended (to
-        1e-4 of a neper) and the residual's early knots are passed, so every curve is a sum of exponentials,
-        smooth enough to be computed every ``LATE_STEP`` samples and interpolated (within 0.03 dB above
-        -60 dB: tests/test_models.py). ``last_image``: ``(b,)`` samples; ``onset``, ``width``: ``(b, 8)``
-        s; ``rates``: ``(b, 8, q)`` 1/s."""
+    def fine_end(self, head: _Physics) -> torch.Tensor:
+        """``(b,)`` s: when every image has arrived and every late part's ramp has ended (to 1e-4 of a neper),
+        per room; past it (and the octave filters' spread) its curves are sums of exponentials."""
         with torch.no_grad():
-            ramp = width * torch.log(rates.amax(-1) * width / 1e-4).clamp(min=0.0)  # s(t) - t < 1e-4 / rate past it
-            end_s = max(float(last_image.amax()) / self.fs, float((onset + ramp).amax()))
+            ramp = head.width * torch.log(head.rates.amax(-1) * head.width / 1e-4).clamp(min=0.0)  # s(t) - t < 1e-4 / rate
+            return torch.maximum(head.sample.amax(-1) / self.fs, (head.onset + ramp).amax(-1))
+
+    def fine_samples(self, end_s: float) -> int:
+        """Samples the grid keeps one by one, for rooms that end by ``end_s`` (:meth:`fine_end`): past them every
+        image has left the octave filters (``FILTER_SPREAD_S``) and the residual's early knots are passed, so
+        every curve is a sum of exponentials, smooth enough to be computed every ``LATE_STEP`` samples and
+        interpolated (within 0.03 dB above -60 dB: tests/test_models.py)."""
         spread = self.octave_kernels.shape[-1] if self.n_curves > 1 else 1
         n_fine = max(math.ceil(end_s * self.fs) + spread, math.ceil(self.early_s * self.fs))
         steps = (self.n_out - 1 - n_fine) // self.LATE_STEP  # whole late cells that fit after it
@@ -192,38 +241,45 @@ class PhysicsEDC(EdcNet):
         physics prior's, with the learned band corrections (the dB residual reshapes the curves only)."""
         if self.n_curves == 1:
             raise ValueError("a broadband model has no octave-band curves")
-        return self.prior_energy(raw)[0][:, 1:, 0]
+        head = self.physics_head(raw)
+        return self.prior_energy(head, self.fine_samples(float(self.fine_end(head).amax())))[:, 1:, 0]
 
-    def prior_energy(self, raw):
-        """The physics part: energy left after each sample of the grid ``(b, C, n_fine + 1 + late cells)``
-        (not normalised; :meth:`cell_lengths`), the scaled band inputs ``z``, what the memory adds on the
-        residual's knots, and ``n_fine``."""
-        inputs, decay, volume, distance, arrival_4, images = self.band_inputs(raw.float())
+    def physics_head(self, raw) -> _Physics:
+        """What the physics prior needs of each room before the grid (:class:`_Physics`): the scaled band
+        inputs, the learned corrections of decay, level, onset and ramp, the late parts' rates and levels, the
+        images."""
+        raw = raw.float()
+        inputs, decay, volume, distance, arrival_4, images = self.band_inputs(raw)
         z = self.feature_scaler(inputs)
-        residual, bands = self.remembered(raw.float())
+        residual, bands = self.remembered(raw)
         o = self.band_net(z) + bands  # (b, 8, 4)
         decay = decay * torch.exp(o[..., 0])
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
-        onset = arrival_4[:, None] * torch.exp(o[..., 2])
-        width = 0.002 * torch.exp(o[..., 3])
-        rates, shares = room.specular_decay_rates(raw.float(), self.direction_nodes)  # (b, 8, q), (b, q)
+        rates, shares = room.specular_decay_rates(raw, self.direction_nodes)  # (b, 8, q), (b, q)
         rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
         # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
         shares = shares if shares.dim() == 3 else shares[:, None, :]  # per band in the surfaces layout
         log_energy = (torch.log(weights * level)[..., None] + shares.log()
                       - rates * (distance / SPEED_OF_SOUND)[:, None, None])
-        sample, coherent = room.coherent_image_energy(raw.float(), self.fs, images=images)
-        n_fine = self.fine_samples(sample.amax(-1), onset, width, rates)
-        hist = coherent.new_zeros(len(coherent), n_fine + 2).scatter_add(-1, sample.clamp(max=n_fine + 1), coherent)
-        late = self.late_energy(log_energy, rates, onset, width, self.t[:n_fine + 1])  # (b, 8, n_fine + 1)
+        sample, coherent = room.coherent_image_energy(raw, self.fs, images=images)
+        return _Physics(raw, z, residual, arrival_4[:, None] * torch.exp(o[..., 2]), 0.002 * torch.exp(o[..., 3]),
+                        rates, log_energy, sample, coherent, images)
+
+    def prior_energy(self, head: _Physics, n_fine: int):
+        """The physics part: energy left after each sample of the grid ``(b, C, n_fine + 1 + late cells)``
+        (not normalised; :meth:`cell_lengths`)."""
+        weights = torch.softmax(self.band_logit, 0)
+        hist = head.coherent.new_zeros(len(head.coherent), n_fine + 2).scatter_add(
+            -1, head.sample.clamp(max=n_fine + 1), head.coherent)
+        late = self.late_energy(head.log_energy, head.rates, head.onset, head.width, self.t[:n_fine + 1])  # (b, 8, n_fine + 1)
         broadband = room.backward_integral(hist)[:, :n_fine + 1] + late.sum(1)
         energy = broadband[:, None] if self.n_curves == 1 else \
-            torch.cat([broadband[:, None], self.octave_energy(raw.float(), weights, late, images)], 1)
+            torch.cat([broadband[:, None], self.octave_energy(head.raw, weights, late, head.images)], 1)
         if n_fine < self.n_out - 1:  # (b, C, n_fine + 1) and the late cells' ends
-            tail = self.exponential_tail(log_energy, rates, self.t[n_fine + self.LATE_STEP::self.LATE_STEP])
+            tail = self.exponential_tail(head.log_energy, head.rates, self.t[n_fine + self.LATE_STEP::self.LATE_STEP])
             energy = torch.cat([energy, tail], -1)
-        return energy, z, residual, n_fine
+        return energy
 
     def octave_energy(self, raw, weights, late, images=None):
         """Energy left after each of the first ``n`` samples in each octave, ``(b, 7, n)``: the images as the
@@ -245,8 +301,8 @@ class PhysicsEDC(EdcNet):
         exponentials ``exp(log_energy - rates t)`` (``(b, 8, q)`` each) summed, and per octave through the
         simulator bands' leakage and the filter's spread, which for an exponential is a gain:
         ``sum_k kernel[k] exp(rate k / fs)``."""
-        exponent = log_energy[..., None] - rates[..., None] * t  # (b, 8, q, m)
-        terms = exponent.masked_fill_(exponent < -80.0, -math.inf).exp_().flatten(1, 2)  # e^-80: 350 dB down, 0 past it
+        exponent = torch.addcmul(log_energy[..., None], rates[..., None], t, value=-1.0)  # (b, 8, q, m)
+        terms = exponent.clamp_(min=-80.0).exp_().flatten(1, 2)  # e^-80: 350 dB down, yet no subnormal float32
         broadband = terms.sum(1, keepdim=True)
         if self.n_curves == 1:
             return broadband
@@ -264,6 +320,30 @@ class PhysicsEDC(EdcNet):
         held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])
         log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
         return log_terms.clamp(min=-80.0).exp_().sum(2)  # e^-80: 350 dB down, yet no subnormal float32
+
+
+class _Physics(NamedTuple):
+    """A batch's physics before the grid (:meth:`PhysicsEDC.physics_head`), every field per room: raw features
+    ``(b, F)``, scaled band inputs ``z`` ``(b, 8, n_in)``, the memory's residual ``(b, C * n_knots)``, the late
+    parts' onset and ramp width ``(b, 8)`` s, rates ``(b, 8, q)`` 1/s and log energies ``(b, 8, q)``, the
+    broadband images' grid sample and coherent energy ``(b, k)``, and ``images``
+    (:func:`edc.acoustics.room.image_energies`)."""
+
+    raw: torch.Tensor
+    z: torch.Tensor
+    residual: torch.Tensor
+    onset: torch.Tensor
+    width: torch.Tensor
+    rates: torch.Tensor
+    log_energy: torch.Tensor
+    sample: torch.Tensor
+    coherent: torch.Tensor
+    images: tuple
+
+    def take(self, rows: torch.Tensor) -> _Physics:
+        """The rooms ``rows`` (indices)."""
+        distance, order, energy = self.images  # the images' order is the same for every room
+        return _Physics(*(field[rows] for field in self[:-1]), (distance[rows], order, energy[rows]))
 
 
 def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:

@@ -87,6 +87,11 @@ class TargetTransform(nn.Module):
         self.representation, self.floor_db = representation, floor_db
         self.scaler = Scaler(scaler, n_columns)
 
+    @property
+    def is_level_db(self) -> bool:
+        """Whether the target is the level in dB itself (no scaling): decoding is ``10^(y / 10)``."""
+        return self.representation == "db" and self.scaler.kind == "none"
+
     def to_representation(self, edc):
         if self.representation == "linear":
             return edc

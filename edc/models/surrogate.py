@@ -50,10 +50,19 @@ class Surrogate(nn.Module):
         return self.model(self.feature_scaler(raw), raw)
 
     @torch.no_grad()
-    def predict_edc(self, raw: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    def predict_edc(self, raw: torch.Tensor, out: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
         """Raw features ``(b, 16)`` -> linear-energy curves ``(b, C, n_samples)`` float32, written into
-        ``out`` where given (no autograd)."""
+        ``out`` where given (no autograd); a model with its own energy pass (:attr:`sorts_rooms`) takes the
+        rooms ``batch_size`` at a time in its own order."""
+        if self.sorts_rooms:
+            return self.model.predict_energy(raw, out=out, batch_size=batch_size)
         return self.target_transform.decode(self(raw), out=out).float()
+
+    @property
+    def sorts_rooms(self) -> bool:
+        """Whether the model computes linear energy itself (the physics model with its level in dB as the
+        target), in batches of rooms alike (:meth:`edc.models.physics.PhysicsEDC.predict_energy`)."""
+        return hasattr(self.model, "predict_energy") and self.target_transform.is_level_db
 
     @torch.no_grad()
     def fit_scalers(self, raw: torch.Tensor, curves) -> None:
@@ -75,6 +84,9 @@ class Surrogate(nn.Module):
         return int(sum(p.numel() for p in self.model.parameters()))
 
 
+SORTING_POOL = 4096  # rooms a model that orders them (:attr:`Surrogate.sorts_rooms`) orders at once
+
+
 def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Linear curves ``(n, C, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU); each
     batch is decoded straight into the collecting array on the CPU."""
@@ -83,11 +95,12 @@ def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int 
     if len(raw) == 0:
         return np.zeros((0, surrogate.n_curves, 0), np.float32)
     curves = torch.empty((len(raw), surrogate.n_curves, surrogate.n_samples), dtype=torch.float32)
+    pool = SORTING_POOL if surrogate.sorts_rooms else batch_size  # rooms handed over at once
     with torch.inference_mode():
-        for i in range(0, len(raw), batch_size):
-            batch, rows = raw[i : i + batch_size].to(device), curves[i : i + batch_size]
+        for i in range(0, len(raw), pool):
+            batch, rows = raw[i : i + pool].to(device), curves[i : i + pool]
             if device.type == "cpu":
-                surrogate.predict_edc(batch, out=rows)
+                surrogate.predict_edc(batch, out=rows, batch_size=batch_size)
             else:
-                rows.copy_(surrogate.predict_edc(batch))
+                rows.copy_(surrogate.predict_edc(batch, batch_size=batch_size))
     return curves.numpy()
