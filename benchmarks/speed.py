@@ -48,14 +48,18 @@ def module_for(model: str, loss: str = "mse", n_curves: int = 1):
     return build_module(OmegaConf.to_container(cfg, resolve=True), N_SAMPLES, FS, n_curves)
 
 
-def simulate_seconds(features, n: int) -> float:
-    """Mean wall-clock of simulating ``n`` rooms spread evenly over the set (its first rows may share one
-    geometry: rooms3000 draws ten material sets per geometry), each with its row's seed."""
-    rows = sorted({round(k * (len(features) - 1) / max(n - 1, 1)) for k in range(n)})
+def spread_rows(features, n: int) -> list[int]:
+    """``n`` rows spread evenly over the set (its first rows may share one geometry: rooms3000 draws ten
+    material sets per geometry)."""
+    return sorted({round(k * (len(features) - 1) / max(n - 1, 1)) for k in range(n)})
+
+
+def simulate_seconds(features, rows) -> float:
+    """Summed wall-clock of simulating the rooms ``rows``, each with its row's seed."""
     t0 = time.perf_counter()
     for i in rows:
         simulate_room(room_of(features.iloc[i]), seed=i)
-    return (time.perf_counter() - t0) / len(rows)
+    return time.perf_counter() - t0
 
 
 def seconds(argv: list[str], repeats: int = 5) -> float:
@@ -149,11 +153,15 @@ def main():
         module.fit_scalers(raw, edcs)
     keep_freed_memory()  # as python -m edc.predict does
     predict_in_batches(module, rooms[:256])  # warm-up: first-call allocations are not per-room cost
-    times = []
-    for _ in range(3):
+    # the 3 prediction passes take turns with 3 thirds of the simulated rooms: this machine's speed drifts
+    # by a third within minutes, and so both sides of the ratio see the same minutes
+    sample = [] if args.no_simulate else spread_rows(data.features, args.simulate)
+    times, simulated = [], 0.0
+    for part in range(3):
         t0 = time.perf_counter()
         predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
+        simulated += simulate_seconds(data.features, sample[part::3])
     infer = statistics.median(times)
     curves = ("broadband and 7 octave bands" if module.n_curves > 1 else "broadband") + f", {duration:g} s" \
         + (", a material per surface" if layout == "surfaces" else "")
@@ -161,14 +169,15 @@ def main():
     if args.ckpt:
         table = data.features.iloc[(torch.arange(6000) % len(data)).numpy()].assign(ID=[f"r{i}" for i in range(6000)])
         rows += command_rows(args.ckpt, table)
-    if not args.no_simulate:
-        simulated = simulate_seconds(data.features, args.simulate)
-        rows.append([f"simulate {args.simulate} of the same rooms, spread over the set (pyroomacoustics and the band curves)", f"{simulated * args.simulate:.1f} s",
+    if sample:
+        simulated /= len(sample)
+        rows.append([f"simulate {len(sample)} of the same rooms, spread over the set (pyroomacoustics and the band curves)", f"{simulated * len(sample):.1f} s",
                      f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
     name = "speed-inference" + ("-rooms" if layout == "surfaces" else "-bands" if module.n_curves > 1 else "")
     report(name, "Inference beside simulation, per room",
            ["what", "total", "per room", "ratio"], rows, " ".join(["python benchmarks/speed.py", *sys.argv[1:]]),
-           f"Rooms from {data.source}. Prediction: median of 3 passes after a one-batch warm-up, batches of 256, "
+           f"Rooms from {data.source}. Prediction: median of 3 passes after a one-batch warm-up, batches of 256, each pass "
+           "followed by a third of the simulated rooms (so that both see the same minutes of this machine), "
            "freed memory kept for reuse as `python -m edc.predict` keeps it (edc.cli.entry.keep_freed_memory).")
     if args.no_training:
         return
