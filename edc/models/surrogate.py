@@ -89,7 +89,8 @@ SORTING_POOL = 4096  # rooms a model that orders them (:attr:`Surrogate.sorts_ro
 
 def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Linear curves ``(n, C, n_samples)`` float32 for raw features ``(n, 16)`` (eval mode, CPU or GPU); each
-    batch is decoded straight into the collecting array on the CPU."""
+    batch is decoded straight into the collecting array on the CPU. A model that orders its rooms
+    (:attr:`Surrogate.sorts_rooms`) is handed ``SORTING_POOL`` of them at a time and batches them itself."""
     surrogate.eval()
     device = next(surrogate.parameters()).device
     if len(raw) == 0:
