@@ -189,8 +189,13 @@ class PhysicsEDC(EdcNet):
     def grid_level(self, raw):
         """The curves' level in dB ``(b, C, cells + 1)`` at the ends of the cells of :meth:`cell_lengths`
         (non-increasing, from 0 dB) and ``n_fine`` (the batch's latest room deciding)."""
+        return self.level_on_grid(*self.batch_physics(raw))
+
+    def batch_physics(self, raw) -> tuple[_Physics, int]:
+        """The rooms' physics (:meth:`physics_head`) and the samples their grid keeps one by one, the
+        batch's latest room deciding (:meth:`fine_samples`)."""
         head = self.physics_head(raw)
-        return self.level_on_grid(head, self.fine_samples(float(self.fine_end(head).amax())))
+        return head, self.fine_samples(float(self.fine_end(head).amax()))
 
     def level_on_grid(self, head: _Physics, n_fine: int):
         """:meth:`grid_level` from the rooms' physics and ``n_fine``."""
@@ -241,8 +246,7 @@ class PhysicsEDC(EdcNet):
         physics prior's, with the learned band corrections (the dB residual reshapes the curves only)."""
         if self.n_curves == 1:
             raise ValueError("a broadband model has no octave-band curves")
-        head = self.physics_head(raw)
-        return self.prior_energy(head, self.fine_samples(float(self.fine_end(head).amax())))[:, 1:, 0]
+        return self.prior_energy(*self.batch_physics(raw))[:, 1:, 0]
 
     def physics_head(self, raw) -> _Physics:
         """What the physics prior needs of each room before the grid (:class:`_Physics`): the scaled band
