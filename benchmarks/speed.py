@@ -9,6 +9,8 @@ ramps set how much of the late curve is computed sample by sample (docs/benchmar
 accuracy benchmark's random-split checkpoint); without it, with an untrained model. With a
 checkpoint it also times the whole command a user runs, ``python -m edc.predict`` on the 6000
 rooms (imports, reading and checking the CSV, writing the results), beside the imports alone.
+Beside the model it times what any model that returns the curves pays before computing anything:
+writing them into new memory (Eyring's exponentials, one ``exp`` a sample), the bound of the ratio.
 A broadband checkpoint writes ``results/speed-inference.md``, a per-band one ``speed-inference-bands.md``.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).parent))
 from common import report  # noqa: E402
 
+from edc.acoustics.room import reverberation_time  # noqa: E402
 from edc.acoustics.simulate import simulate_room  # noqa: E402
 from edc.api import load  # noqa: E402
 from edc.cli.config import CONF_DIR  # noqa: E402
@@ -39,6 +42,7 @@ from edc.training.losses import LossContext  # noqa: E402
 from edc.training.module import build_module  # noqa: E402
 
 MODELS = ("physics", "mlp", "lstm", "hybrid_v2")
+PASSES = 5  # prediction passes over the 6000 rooms; single passes vary by up to half on this machine
 N_SAMPLES, FS = 2000, 1000
 
 
@@ -60,6 +64,20 @@ def simulate_seconds(features, rows) -> float:
     for i in rows:
         simulate_room(room_of(features.iloc[i]), seed=i)
     return time.perf_counter() - t0
+
+
+def curves_alone(n_rooms: int, n_curves: int, n_samples: int, raw: torch.Tensor) -> float:
+    """Seconds per room to write each room's curves into new memory as Eyring's exponentials per simulated band
+    (one ``exp`` per sample, 256 rooms at a time): what any model that returns ``n_curves`` curves of
+    ``n_samples`` float32 pays before it computes anything."""
+    rates = (13.8 / reverberation_time(raw, "eyring"))[:, :n_curves, None]  # (n, C, 1) nepers per s
+    rates = rates.repeat(-(-n_rooms // len(raw)), 1, 1)[:n_rooms]
+    t = torch.arange(n_samples) / FS
+    t0 = time.perf_counter()
+    out = torch.empty(n_rooms, n_curves, n_samples)
+    for rate, rows in zip(rates.split(256), out.split(256)):
+        torch.mul(rate, -t, out=rows).exp_()
+    return (time.perf_counter() - t0) / n_rooms
 
 
 def seconds(argv: list[str], repeats: int = 5) -> float:
@@ -153,31 +171,35 @@ def main():
         module.fit_scalers(raw, edcs)
     keep_freed_memory()  # as python -m edc.predict does
     predict_in_batches(module, rooms[:256])  # warm-up: first-call allocations are not per-room cost
-    # the 3 prediction passes take turns with 3 thirds of the simulated rooms: this machine's speed drifts
+    # the prediction passes take turns with as many parts of the simulated rooms: this machine's speed drifts
     # by a third within minutes, and so both sides of the ratio see the same minutes
     sample = [] if args.no_simulate else spread_rows(data.features, args.simulate)
-    times, simulated = [], 0.0
-    for part in range(3):
+    times, floors, simulated = [], [], 0.0
+    for part in range(PASSES):
         t0 = time.perf_counter()
-        predict_in_batches(module, rooms)
+        curves = predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
-        simulated += simulate_seconds(data.features, sample[part::3])
-    infer = statistics.median(times)
+        del curves
+        floors.append(curves_alone(len(rooms), module.n_curves, module.n_samples, raw))
+        simulated += simulate_seconds(data.features, sample[part::PASSES])
+    infer, floor = statistics.median(times), statistics.median(floors)
     curves = ("broadband and 7 octave bands" if module.n_curves > 1 else "broadband") + f", {duration:g} s" \
         + (", a material per surface" if layout == "surfaces" else "")
-    rows = [[f"physics ({which}; {curves}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"]]
+    rows = [[f"physics ({which}; {curves}): predict 6000 rooms (CPU)", f"{infer * 6000:.2f} s", f"{infer * 1e3:.3f} ms", "-"],
+            ["of which any model pays: the curves written into new memory (Eyring's exponentials, one exp a sample)",
+             f"{floor * 6000:.2f} s", f"{floor * 1e3:.3f} ms", "-"]]
     if args.ckpt:
         table = data.features.iloc[(torch.arange(6000) % len(data)).numpy()].assign(ID=[f"r{i}" for i in range(6000)])
         rows += command_rows(args.ckpt, table)
     if sample:
         simulated /= len(sample)
         rows.append([f"simulate {len(sample)} of the same rooms, spread over the set (pyroomacoustics and the band curves)", f"{simulated * len(sample):.1f} s",
-                     f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x**"])
+                     f"{simulated * 1e3:.0f} ms", f"**{simulated / infer:,.0f}x** (writing the curves alone: {simulated / floor:,.0f}x)"])
     name = "speed-inference" + ("-rooms" if layout == "surfaces" else "-bands" if module.n_curves > 1 else "")
     report(name, "Inference beside simulation, per room",
            ["what", "total", "per room", "ratio"], rows, " ".join(["python benchmarks/speed.py", *sys.argv[1:]]),
-           f"Rooms from {data.source}. Prediction: median of 3 passes after a one-batch warm-up, batches of 256, each pass "
-           "followed by a third of the simulated rooms (so that both see the same minutes of this machine), "
+           f"Rooms from {data.source}. Prediction: median of {PASSES} passes after a one-batch warm-up, batches of 256, each "
+           f"pass followed by a {PASSES}th of the simulated rooms (so that both see the same minutes of this machine), "
            "freed memory kept for reuse as `python -m edc.predict` keeps it (edc.cli.entry.keep_freed_memory).")
     if args.no_training:
         return

@@ -54,6 +54,7 @@ class PhysicsEDC(EdcNet):
     N_GLOBAL, N_BAND, N_BANDS = 5, 6, 8
     N_SURFACE_BAND = 2 + 3 * 6  # the surfaces layout's band inputs (:func:`surface_band_inputs`)
     LATE_STEP = 8  # samples per cell of the grid past the early part (:meth:`fine_samples`)
+    CACHED_ROOMS = 64  # rooms whose curves prediction fills at once (4 to 6 MB: in the cache until copied back)
     FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
     FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
 
@@ -155,28 +156,31 @@ class PhysicsEDC(EdcNet):
         """Linear-energy curves ``(b, C, n_out)`` float32, ``10^(level / 10)`` of :meth:`forward`, written into
         ``out`` where given. The physics of every room is computed at once; the curves then go ``batch_size``
         rooms at a time in the order of the samples each needs one by one (:meth:`fine_end`), so that a room
-        with long ramps makes only rooms like it compute long early parts (docs/model.md#speed)."""
+        with long ramps makes only rooms like it compute long early parts (docs/model.md#speed); each batch's
+        curves are filled ``CACHED_ROOMS`` rooms at a time and copied to their rows while in the cache."""
         head = self.physics_head(raw)
         end = self.fine_end(head)
         out = raw.new_empty(len(raw), self.n_curves, self.n_out, dtype=torch.float32) if out is None else out
         if len(raw) <= batch_size:
             return self._energy(*self.level_on_grid(head, self.fine_samples(float(end.amax()))), out)
-        part = out.new_empty(batch_size, *out.shape[1:])  # one batch's curves, then copied to their rows
+        part = out.new_empty(self.CACHED_ROOMS, *out.shape[1:])  # a few rooms' curves, then copied to their rows
         for rows in end.argsort().split(batch_size):
             level_db, n_fine = self.level_on_grid(head.take(rows), self.fine_samples(float(end[rows].amax())))
-            out.index_copy_(0, rows, self._energy(level_db, n_fine, part[:len(rows)]))
+            for few, level in zip(rows.split(self.CACHED_ROOMS), level_db.split(self.CACHED_ROOMS)):
+                out.index_copy_(0, few, self._energy(level, n_fine, part[:len(few)]))
         return out
 
     def _energy(self, level_db, n_fine: int, out):
         """``10^(level / 10)`` at every sample into ``out`` ``(b, C, n_out)``, from the level on the grid: the late
         cells, linear in dB, are geometric in energy, ``E_k r^j`` with ``r = 10^(step / 10)``, filled by
         doubling (three products per sample) instead of one ``exp`` each."""
-        energy = level_db.mul_(math.log(10.0) / 10.0).exp_()
+        log_energy = level_db.mul_(math.log(10.0) / 10.0)
         if n_fine == self.n_out - 1:
-            return out.copy_(energy)
+            return torch.exp(log_energy, out=out)
+        ratio = torch.diff(log_energy[..., n_fine:]).mul_(1.0 / self.LATE_STEP).exp_()  # (b, C, cells)
+        energy = log_energy.exp_()
         out[..., :n_fine] = energy[..., :n_fine]
         nodes = energy[..., n_fine:]
-        ratio = (nodes[..., 1:] / nodes[..., :-1]).pow_(1.0 / self.LATE_STEP)  # (b, C, cells)
         late = out[..., n_fine:-1].unflatten(-1, (-1, self.LATE_STEP))  # a view: (b, C, cells, LATE_STEP)
         late[..., 0] = nodes[..., :-1]
         span = 1
