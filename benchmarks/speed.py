@@ -28,18 +28,18 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import report  # noqa: E402
+from common import report
 
-from edc.acoustics.room import reverberation_time  # noqa: E402
-from edc.acoustics.simulate import simulate_room  # noqa: E402
-from edc.api import load  # noqa: E402
-from edc.cli.config import CONF_DIR  # noqa: E402
-from edc.cli.entry import keep_freed_memory  # noqa: E402
-from edc.data import load_compact, load_demo  # noqa: E402
-from edc.data.schema import LAYOUTS, layout_of, room_of  # noqa: E402
-from edc.models import predict_in_batches  # noqa: E402
-from edc.training.losses import LossContext  # noqa: E402
-from edc.training.module import build_module  # noqa: E402
+from edc.acoustics.room import reverberation_time
+from edc.acoustics.simulate import simulate_room
+from edc.api import load
+from edc.cli.config import CONF_DIR
+from edc.cli.entry import keep_freed_memory
+from edc.data import load_compact, load_demo
+from edc.data.schema import LAYOUTS, layout_of, room_of
+from edc.models import predict_in_batches
+from edc.training.losses import LossContext
+from edc.training.module import build_module
 
 MODELS = ("physics", "mlp", "lstm", "hybrid_v2")
 PASSES = 5  # prediction passes over the 6000 rooms; single passes vary by up to half on this machine
