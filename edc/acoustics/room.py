@@ -390,8 +390,8 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     table = coherence.T.contiguous()  # (n_lags, 7); its last lag is 0
     coherent = []
     for d, a in zip(distance.split(32), amplitude.split(32)):  # rho of 32 rooms (3.5 MB) stays in the cache
-        lag = ((d[:, :, None] - d[:, None, :]).abs() * (SIM_FS / SPEED_OF_SOUND)).round().long()
-        rho = table.index_select(0, lag.clamp(max=len(table) - 1).view(-1)).view(*lag.shape, -1)  # (32, k, k, 7)
+        lag = (d[:, :, None] - d[:, None, :]).abs_().mul_(SIM_FS / SPEED_OF_SOUND).round_().clamp_(max=len(table) - 1)
+        rho = table.index_select(0, lag.int().view(-1)).view(*lag.shape, -1)  # (32, k, k, 7)
         coherent.append(a * (rho * a[:, None]).sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
     energy = torch.cat(coherent).transpose(1, 2)
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
