@@ -389,7 +389,8 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     amplitude = octave_band_energy(energy, weights).clamp(min=1e-30).sqrt()
     table = coherence.T.contiguous()  # (n_lags, 7); its last lag is 0
     coherent = []
-    for d, a in zip(distance.split(32), amplitude.split(32)):  # rho of 32 rooms (3.5 MB) stays in the cache
+    # rho of 32 rooms (3.5 MB) stays in the cache; the lags are whole samples (no gradient), computed in place
+    for d, a in zip(distance.detach().split(32), amplitude.split(32)):
         lag = (d[:, :, None] - d[:, None, :]).abs_().mul_(SIM_FS / SPEED_OF_SOUND).round_().clamp_(max=len(table) - 1)
         rho = table.index_select(0, lag.int().view(-1)).view(*lag.shape, -1)  # (32, k, k, 7)
         coherent.append(a * (rho * a[:, None]).sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
