@@ -177,9 +177,9 @@ def main():
     times, floors, simulated = [], [], 0.0
     for part in range(PASSES):
         t0 = time.perf_counter()
-        curves = predict_in_batches(module, rooms)
+        predicted = predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
-        del curves
+        del predicted  # its memory goes back, as the next pass's and the curves alone's is new
         floors.append(curves_alone(len(rooms), module.n_curves, module.n_samples, raw))
         simulated += simulate_seconds(data.features, sample[part::PASSES])
     infer, floor = statistics.median(times), statistics.median(floors)
