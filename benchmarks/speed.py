@@ -179,7 +179,7 @@ def main():
         t0 = time.perf_counter()
         predicted = predict_in_batches(module, rooms)
         times.append((time.perf_counter() - t0) / len(rooms))
-        del predicted  # its memory goes back, as the next pass's and the curves alone's is new
+        del predicted  # freed: the next pass, like the curves alone, writes into new memory
         floors.append(curves_alone(len(rooms), module.n_curves, module.n_samples, raw))
         simulated += simulate_seconds(data.features, sample[part::PASSES])
     infer, floor = statistics.median(times), statistics.median(floors)

@@ -106,7 +106,8 @@ def predict_in_batches(surrogate: Surrogate, raw: torch.Tensor, batch_size: int 
     def predict(start: int, stop: int) -> None:
         with torch.inference_mode():  # thread-local: entered by each worker
             for i in range(start, stop, pool):
-                batch, rows = raw[i : min(i + pool, stop)].to(device), curves[i : min(i + pool, stop)]
+                end = min(i + pool, stop)
+                batch, rows = raw[i:end].to(device), curves[i:end]
                 if device.type == "cpu":
                     surrogate.predict_edc(batch, out=rows, batch_size=batch_size)
                 else:
