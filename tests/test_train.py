@@ -357,12 +357,12 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def test_checkpoints_written_before_the_layers_still_load(name):
     """Checkpoints of the flat package (edc 0.1, commit b33f860) name classes at their old paths and keep
     the scalers under data.: they load and predict the curves that code predicted (exactly; the physics
-    model within 0.01 dB, as it now computes its late part every 8th sample, docs/model.md#speed)."""
+    model within 0.02 dB, as it now computes its late part every 16th sample, docs/model.md#speed)."""
     rooms = pd.read_csv(FIXTURES / "rooms5.csv")
     edcs, _ = edc.load(FIXTURES / f"{name}-before-layers.ckpt").predict(rooms)
     expected = np.load(FIXTURES / f"{name}-before-layers-edcs.npy")
     if name == "physics":
-        np.testing.assert_allclose(10 * np.log10(edcs[:, 0]), 10 * np.log10(expected), rtol=0, atol=0.01)
+        np.testing.assert_allclose(10 * np.log10(edcs[:, 0]), 10 * np.log10(expected), rtol=0, atol=0.02)
     else:
         np.testing.assert_allclose(edcs[:, 0], expected, rtol=1e-6, atol=1e-9)
 

