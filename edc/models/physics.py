@@ -173,7 +173,7 @@ class PhysicsEDC(EdcNet):
     def _energy(self, level_db, n_fine: int, out):
         """``10^(level / 10)`` at every sample into ``out`` ``(b, C, n_out)``, from the level on the grid: the late
         cells, linear in dB, are geometric in energy, ``E_k r^j`` with ``r = 10^(step / 10)``, filled by
-        doubling (one product per sample, in three passes) instead of one ``exp`` each."""
+        doubling (one product per sample, in log2(LATE_STEP) passes: four) instead of one ``exp`` each."""
         log_energy = level_db.mul_(math.log(10.0) / 10.0)
         if n_fine == self.n_out - 1:
             return torch.exp(log_energy, out=out)
