@@ -130,19 +130,20 @@ def test_prediction_flushes_subnormal_floats_on_its_own_threads_only(monkeypatch
     assert subnormal() > 0.0
 
 
-def test_spread_matrix_is_the_filters_convolution_of_the_held_curve():
-    """The octave filters' spread in time, as a product with :func:`spread_matrix`, is numpy's full
-    convolution of each curve with its kernel, the curve held at its first value for a kernel's length
-    before t = 0 (curves shorter and longer than the kernels)."""
-    from edc.models.physics import spread_matrix
+def test_spread_in_time_is_the_filters_convolution_of_the_held_curve():
+    """The octave filters' spread in time, as products of matrices (one for the first samples, then one per
+    block), is numpy's full convolution of each curve with its kernel, the curve held at its first value for
+    a kernel's length before t = 0: curves shorter than the kernels, as long as the first product, and longer
+    by whole blocks and by part of one."""
+    from edc.models.physics import spread_in_time
 
     generator = np.random.default_rng(5)
     kernels = generator.random((7, 71))
-    for n in (1, 30, 200):
+    for n in (1, 30, 71, 135, 200):
         curves = generator.random((3, 7, n))
         held = np.concatenate([np.repeat(curves[..., :1], 70, -1), curves], -1)
         expected = np.array([[np.convolve(c, k)[70:70 + n] for c, k in zip(room, kernels)] for room in held])
-        spread = torch.einsum("bcj,cjt->bct", torch.as_tensor(curves), spread_matrix(torch.as_tensor(kernels), n))
+        spread = spread_in_time(torch.as_tensor(curves), torch.as_tensor(kernels), block=16)
         np.testing.assert_allclose(spread.numpy(), expected, rtol=1e-12)
 
 

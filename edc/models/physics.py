@@ -299,7 +299,7 @@ class PhysicsEDC(EdcNet):
         hist = energy.new_zeros(len(energy), n_bands, n + 1).scatter_add(-1, index, energy)
         leakage = torch.as_tensor(room.OCTAVE_LEAKAGE, dtype=late.dtype, device=late.device)
         energy = room.backward_integral(hist)[..., :n] + leakage @ late  # (7, 8) @ (b, 8, n)
-        return torch.einsum("bcj,cjt->bct", energy, spread_matrix(self.octave_kernels.to(energy.dtype), n))
+        return spread_in_time(energy, self.octave_kernels.to(energy.dtype))
 
     def exponential_tail(self, log_energy, rates, t):
         """Energy left at times ``t`` (s, ``(m,)``) past :meth:`fine_samples`, ``(b, C, m)``: the late parts'
@@ -371,17 +371,37 @@ def axis_imbalance(alpha: torch.Tensor) -> torch.Tensor:
     return torch.log((per_axis.amax(-2) + 1e-6) / (per_axis.mean(-2) + 1e-6))  # 0, not NaN, where none absorbs
 
 
+def spread_in_time(energy: torch.Tensor, kernels: torch.Tensor, block: int = 64) -> torch.Tensor:
+    """Curves ``energy`` ``(b, C, n)`` spread in time as the kernels ``(C, taps)`` spread them
+    (:func:`edc.acoustics.room.octave_energy_kernels`): ``sum_l kernel[l] e[t - l]``, ``e`` held at ``e[0]`` before
+    t = 0 (the energy left before the sound), ``(b, C, n)``. The samples the held energy reaches are one product
+    with :func:`spread_matrix`; past them each ``block`` samples are their window's product with one Toeplitz
+    matrix of the kernels. Small matrix products take a fraction of the time of the same sums as a grouped
+    ``conv1d`` on this project's CPUs (docs/model.md#speed)."""
+    n, n_taps = energy.shape[-1], kernels.shape[-1]
+    first = min(n, max(2 * block, n_taps))
+    out = torch.einsum("bcj,cjt->bct", energy[..., :first], spread_matrix(kernels, first))
+    if first == n:
+        return out
+    n_blocks = -(-(n - first) // block)
+    rest = F.pad(energy[..., first - n_taps + 1:], (0, n_blocks * block - (n - first)))  # each window: its block
+    windows = rest.unfold(-1, n_taps - 1 + block, block)  # and the taps - 1 samples before it, (b, C, blocks, w)
+    blocks = torch.einsum("bcmj,cjt->bcmt", windows, _toeplitz(kernels, n_taps - 1 + block, block, n_taps - 1))
+    return torch.cat([out, blocks.flatten(-2)[..., :n - first]], -1)
+
+
 def spread_matrix(kernels: torch.Tensor, n: int) -> torch.Tensor:
-    """``(C, n, n)`` matrices ``M`` that spread curves ``e`` ``(..., C, n)`` in time as the kernels ``(C, taps)``
-    do (:func:`edc.acoustics.room.octave_energy_kernels`): ``sum_j e[j] M[j, t] = sum_l kernel[l] e[t - l]``, with
-    ``e`` held at ``e[0]`` before t = 0 (the energy left before the sound). One product of small matrices is
-    a sixth of the time of the same sums as a grouped ``conv1d`` on this project's CPUs (docs/model.md#speed)."""
-    n_taps = kernels.shape[-1]
-    padded = F.pad(kernels, (n - 1, n))  # kernel[t - j] at index t - j + n - 1, 0 outside the taps
-    matrix = padded.unfold(-1, n, 1)[:, :n].flip(1)  # [c, j, t] = kernel[t - j]
+    """``(C, n, n)`` matrices ``M`` that spread the first ``n`` samples of curves ``e`` (:func:`spread_in_time`):
+    ``sum_j e[j] M[j, t] = sum_l kernel[l] e[t - l]``, ``e`` held at ``e[0]`` before t = 0."""
     held = kernels.flip(-1).cumsum(-1).flip(-1)  # what reaches t from before t = 0: sum_{l >= t} kernel[l]
-    held = F.pad(held, (0, max(n - n_taps, 0)))[:, :n]
-    return torch.cat([held[:, None, :], matrix[:, 1:]], 1)
+    held = F.pad(held, (0, max(n - kernels.shape[-1], 0)))[:, :n]
+    return torch.cat([held[:, None, :], _toeplitz(kernels, n, n)[:, 1:]], 1)
+
+
+def _toeplitz(kernels: torch.Tensor, n_rows: int, n_cols: int, offset: int = 0) -> torch.Tensor:
+    """``(C, n_rows, n_cols)``: ``[c, j, t] = kernels[c, t - j + offset]``, 0 outside the taps."""
+    padded = F.pad(kernels, (n_rows - 1 - offset, n_cols + offset))  # kernel[i] at index i + n_rows - 1 - offset
+    return padded.unfold(-1, n_cols, 1)[:, :n_rows].flip(1)
 
 
 def banded_matmul(x: torch.Tensor, matrix: torch.Tensor, rows: int = 64) -> torch.Tensor:
