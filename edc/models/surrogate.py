@@ -141,7 +141,7 @@ def _on_threads(predict, n_rooms: int, workers: int) -> None:
 def _flushing(predict, start: int, stop: int) -> None:
     """``predict(start, stop)`` with subnormal floats (below 1.2e-38: energies 380 dB down) read and written as
     0 on this thread and the threads it starts. On x86 CPUs an operation that meets or makes one takes a
-    hundred times as long, and the octave filters' tails make them (a tenth of a band model's time on 2 cores,
+    hundred times as long, and the octave filters' tails make them (an eighth of a band model's time on 2 cores,
     docs/model.md#speed). The thread is prediction's own: the caller's keeps its setting."""
     torch.set_flush_denormal(True)
     predict(start, stop)
