@@ -2,16 +2,16 @@
 config checks, exit codes.
 
 Imported before any command loads numpy, it pins numpy's OpenBLAS to its AVX2 kernels on CPUs with AVX-512
-(:func:`pin_blas_kernels`), so that ``python -m edc.generate`` simulates the same curves, bit for bit, on both."""
+(:func:`pin_blas_kernels`), so that ``python -m edc.generate`` simulates the same curves, bit for bit, as on CPUs without it."""
 import os
 import sys
 
 
 def pin_blas_kernels() -> bool:
-    """Have OpenBLAS, once numpy loads it, run its AVX2 (``Haswell``) kernels on an x86 CPU with AVX2, unless
+    """Have OpenBLAS, once numpy loads it, run its AVX2 (``Haswell``) kernels on an x86 CPU with AVX-512, unless
     ``OPENBLAS_CORETYPE`` is set or numpy is loaded already; True where it did. pyroomacoustics' products go
     through it, and its AVX-512 kernels round differently: on an AVX-512 machine 13 of the paper's 6000 rooms
-    came out 1 ulp off ../shared's curves, with the AVX2 kernels all 6000 bit for bit (docs/data.md)."""
+    came out 1 ulp off ../shared's curves, and with the AVX2 kernels those 13 bit for bit (docs/data.md)."""
     if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules:
         return False
     try:
