@@ -193,20 +193,22 @@ def test_octave_kernels_and_coherence_are_the_filters_energy_and_autocorrelation
     assert abs(coherence[0, 48 * 32]) < 0.1 and abs(coherence[3, 48 * 8]) < 0.02  # 125 Hz at 32 ms, 1 kHz at 8 ms
 
 
-def test_octave_image_energy_sums_every_pair_of_images():
+@pytest.mark.parametrize("gradient", [False, True])  # the products in place, or (training) out of place
+def test_octave_image_energy_sums_every_pair_of_images(gradient):
     """Image i's octave energy is sum_j a_i a_j rho(lag_ij), lag in samples at 48 kHz: a double loop."""
     raw = torch.tensor(ROOMS, dtype=torch.float64)
     coherence = closed_form.octave_filter_coherence().double()
-    weights = torch.tensor(closed_form.BAND_ENERGY, dtype=torch.float64)
+    weights = torch.tensor(closed_form.BAND_ENERGY, dtype=torch.float64, requires_grad=gradient)
     _, ours = closed_form.coherent_octave_image_energy(raw, 1000.0, weights, coherence)  # (3, 7, 63)
+    assert ours.requires_grad == gradient
     distance, _, energy = closed_form.image_energies(raw)
-    amplitude = closed_form.octave_band_energy(energy, weights).clamp(min=1e-30).sqrt().numpy()  # (3, 63, 7)
+    amplitude = closed_form.octave_band_energy(energy, weights.detach()).clamp(min=1e-30).sqrt().numpy()  # (3, 63, 7)
     lag = np.rint(np.abs(distance.numpy()[:, :, None] - distance.numpy()[:, None, :]) * 48000 / SPEED_OF_SOUND)
     lag = np.minimum(lag, coherence.shape[-1] - 1).astype(int)
     expected, rho = np.zeros((3, 7, 63)), coherence.numpy()
     for r, c, i, j in itertools.product(range(3), range(7), range(63), range(63)):
         expected[r, c, i] += amplitude[r, i, c] * amplitude[r, j, c] * rho[c, lag[r, i, j]]
-    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(ours.detach().numpy(), expected, rtol=1e-9, atol=1e-15)
 
 
 def surfaces_room(seed):

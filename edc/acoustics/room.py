@@ -308,12 +308,13 @@ def coherent_image_energy(features: torch.Tensor, fs: float, max_order: int = IS
     distance, rank = distance.sort(-1)
     energy = energy.gather(-2, rank[..., None].expand(*rank.shape, energy.shape[-1]))
     # band amplitudes, whitened by C = L L^T so that a_i^T C a_j = pulse_i . pulse_j
-    pulse = energy.sqrt() @ torch.linalg.cholesky(band_coupling(features))
+    # (..., 8, k): the bands first, so that the sums over them run along the images
+    pulse = (energy.sqrt() @ torch.linalg.cholesky(band_coupling(features))).transpose(-1, -2).contiguous()
     delay = distance * (SIM_FS / SPEED_OF_SOUND)  # samples at 48 kHz
-    energy = pulse.square().sum(-1)
+    energy = pulse.square().sum(-2)
     cross = torch.zeros_like(energy)
     for k in range(1, min(neighbours, distance.shape[-1] - 1) + 1):
-        pair = (pulse[..., k:, :] * pulse[..., :-k, :]).sum(-1) * torch.sinc(delay[..., k:] - delay[..., :-k])
+        pair = (pulse[..., k:] * pulse[..., :-k]).sum(-2) * torch.sinc(delay[..., k:] - delay[..., :-k])
         cross[..., k:] += pair
         cross[..., :-k] += pair
     return _samples_after(distance, distance[..., :1], fs), energy + cross
@@ -396,11 +397,13 @@ def coherent_octave_image_energy(features: torch.Tensor, fs: float, weights: tor
     table = F.pad(coherence.T, (0, 1))  # (n_lags, 8); its last lag is 0
     amplitude = F.pad(amplitude, (0, 1))
     coherent = []
-    # rho of 32 rooms (4 MB) stays in the cache; the lags are whole samples (no gradient), computed in place
+    # 32 rooms at a time; the lags are whole samples (no gradient), computed in place, and so are the products
+    # where no gradient is wanted (in training, autograd would keep a copy of rho to undo them: slower)
     for d, a in zip(distance.detach().split(32), amplitude.split(32)):
         lag = (d[:, :, None] - d[:, None, :]).abs_().mul_(SIM_FS / SPEED_OF_SOUND).round_().clamp_(max=len(table) - 1)
         rho = table.index_select(0, lag.int().view(-1)).view(*lag.shape, -1)  # (32, k, k, 8)
-        coherent.append(a * (rho * a[:, None]).sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
+        weighted = rho * a[:, None] if a.requires_grad else rho.mul_(a[:, None])
+        coherent.append(a * weighted.sum(2))  # rho is 1 on the diagonal: a_i^2 + the cross terms
     energy = torch.cat(coherent)[..., :n_bands].transpose(1, 2)
     return _samples_after(distance, distance.amin(-1, keepdim=True), fs), energy
 

@@ -134,10 +134,10 @@ class PhysicsEDC(EdcNet):
         residual's knots and ``(b, 8, 4)`` on the band corrections."""
         if not len(self.memory_rooms):  # memory_size 0: the model without a memory
             return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
-        rooms, geometry = self.memory_rooms.double(), raw[:, :9].double()  # squared distances by one product
-        gap = (geometry.square().sum(-1, keepdim=True) - 2.0 * geometry @ rooms.T + rooms.square().sum(-1))
-        match = gap < 1e-6  # (b, memory_size); NaN (free slot): False
-        slot, known = match.float().argmax(-1), match.any(-1).to(raw.dtype)
+        rooms, geometry = self.memory_rooms.double().nan_to_num(nan=1e9), raw[:, :9].double()  # a free slot: far away
+        gap = torch.addmm(rooms.square().sum(-1), geometry, rooms.T, alpha=-2.0)  # squared distances by one product
+        nearest, slot = gap.add_(geometry.square().sum(-1, keepdim=True)).min(-1)  # (b,)
+        known = (nearest < 1e-6).to(raw.dtype)
         if self.training and self.memory_dropout > 0.0:  # as a room of an unseen geometry is predicted
             known = known * (torch.rand_like(known) >= self.memory_dropout)
         return self.memory[slot] * known[:, None], self.memory_bands[slot] * known[:, None, None]
@@ -147,7 +147,7 @@ class PhysicsEDC(EdcNet):
         if n_fine == self.n_out - 1:
             return level_db
         nodes = level_db[..., n_fine:]  # every sample of the late cells, linear in dB
-        step = torch.arange(self.LATE_STEP, dtype=nodes.dtype, device=nodes.device) / self.LATE_STEP
+        step = self._late_step(nodes)
         late = torch.addcmul(nodes[..., :-1, None], torch.diff(nodes, dim=-1)[..., None], step).flatten(-2)
         return torch.cat([level_db[..., :n_fine], late, nodes[..., -1:]], -1)
 
@@ -172,22 +172,22 @@ class PhysicsEDC(EdcNet):
 
     def _energy(self, level_db, n_fine: int, out):
         """``10^(level / 10)`` at every sample into ``out`` ``(b, C, n_out)``, from the level on the grid: the late
-        cells, linear in dB, are geometric in energy, ``E_k r^j`` with ``r = 10^(step / 10)``, filled by
-        doubling (one product per sample, in log2(LATE_STEP) passes: four) instead of one ``exp`` each."""
+        cells linear in dB as in :meth:`forward` (one small matrix product: each cell's start and rise times 1 and
+        the samples' place in it), each sample's ``exp`` written to its row."""
         log_energy = level_db.mul_(math.log(10.0) / 10.0)
         if n_fine == self.n_out - 1:
             return torch.exp(log_energy, out=out)
-        ratio = torch.diff(log_energy[..., n_fine:]).mul_(1.0 / self.LATE_STEP).exp_()  # (b, C, cells)
         torch.exp(log_energy[..., :n_fine], out=out[..., :n_fine])
-        nodes = log_energy[..., n_fine:].exp_()
-        late = out[..., n_fine:-1].unflatten(-1, (-1, self.LATE_STEP))  # a view: (b, C, cells, LATE_STEP)
-        late[..., 0] = nodes[..., :-1]
-        span = 1
-        while span < self.LATE_STEP:  # samples [span, 2 span) of each cell are [0, span) times r^span
-            torch.mul(late[..., :span], ratio[..., None], out=late[..., span:2 * span])
-            ratio, span = ratio.mul_(ratio), 2 * span
-        out[..., -1] = nodes[..., -1]
+        nodes = log_energy[..., n_fine:]
+        start_rise = torch.stack([nodes[..., :-1], torch.diff(nodes)], -1)  # (b, C, cells, 2)
+        step = self._late_step(nodes)
+        torch.exp((start_rise @ torch.stack([torch.ones_like(step), step])).flatten(-2), out=out[..., n_fine:-1])
+        torch.exp(nodes[..., -1], out=out[..., -1])
         return out
+
+    def _late_step(self, like):
+        """``(LATE_STEP,)``: the samples' place in a late cell, 0 to ``(LATE_STEP - 1) / LATE_STEP``."""
+        return torch.arange(self.LATE_STEP, dtype=like.dtype, device=like.device) / self.LATE_STEP
 
     def grid_level(self, raw):
         """The curves' level in dB ``(b, C, cells + 1)`` at the ends of the cells of :meth:`cell_lengths`
@@ -203,10 +203,10 @@ class PhysicsEDC(EdcNet):
     def level_on_grid(self, head: _Physics, n_fine: int):
         """:meth:`grid_level` from the rooms' physics and ``n_fine``."""
         energy, z = self.prior_energy(head, n_fine), head.z  # at the ends of the cells of :meth:`cell_lengths`
-        prior = 10.0 * torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))
+        prior = torch.log10((energy / energy[..., :1]).clamp(min=10.0 ** (self.floor_db / 10.0)))  # bels
         cells = self.cell_lengths(n_fine).to(prior)
-        decrements = -torch.diff(prior, dim=-1) / cells  # dB per sample
-        inv = decrements + torch.log(-torch.expm1(-decrements.clamp(min=1e-4)))  # softplus^-1
+        slope = torch.diff(prior, dim=-1) * (10.0 / cells)  # dB per sample (<= 0): minus the decrements
+        inv = torch.log(-torch.expm1(slope.clamp(max=-1e-4))) - slope  # softplus^-1 of the decrements
         bands_physics = z[..., self.N_GLOBAL:self.N_GLOBAL + self.n_band].flatten(1)
         knots = self.residual_net(torch.cat([z[:, 0, :self.N_GLOBAL], bands_physics], -1)) + head.residual
         correction = banded_matmul(knots.view(len(z), self.n_curves, -1), self.cell_knots(n_fine))  # (b, C, cells)
@@ -322,7 +322,9 @@ class PhysicsEDC(EdcNet):
         """Late energy left at times ``t`` (s, ``(n,)``) per simulator band, ``(b, 8, n)``: the sum over
         directions of ``exp(log_energy - k s)`` with ``s = onset + width softplus((t - onset) / width)``,
         i.e. held until the onset and decaying after it."""
-        held = onset[..., None] + width[..., None] * F.softplus((t - onset[..., None]) / width[..., None])
+        onset, width = onset[..., None], width[..., None]
+        ramp = F.softplus(torch.addcmul(-onset / width, t, width.reciprocal()))  # (t - onset) / width, one pass
+        held = torch.addcmul(onset, width, ramp)
         log_terms = torch.addcmul(log_energy[..., None], rates[..., None], held[..., None, :], value=-1.0)
         return log_terms.clamp_(min=-80.0).exp_().sum(2)  # e^-80: 350 dB down, yet no subnormal float32
 
