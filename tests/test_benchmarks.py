@@ -108,3 +108,29 @@ def test_an_extended_set_reuses_the_chunks_of_the_set_it_starts_with(tmp_path, m
     assert not reused(rooms.assign(Length=[3.0, 4.5, 5.0, 6.0]))  # other rooms in its rows
     assert not reused(rooms.iloc[:2], name="same")  # not an extension
     assert reused(rooms)
+
+
+def test_the_expected_specular_rays_carry_the_image_sources_late_energy():
+    """benchmarks/late_decay.py follows the simulator's rays with the receiver's hits in expectation. Without
+    scattering its late energy must be what the image sources' density gives, 4 pi c / V a second, times what a
+    ray along ``u`` keeps after the walls it has met by then: ``(1 - a)^N`` with ``N`` counted along the
+    unfolded straight line from the source (a wall of axis ``a`` every ``D_a / |u_a|`` metres)."""
+    late_decay = benchmark_module("late_decay")
+    from edc.acoustics import room
+
+    features = np.zeros(93)
+    features[:9] = (9.0, 6.0, 3.5, 2.0, 1.5, 1.2, 6.5, 4.0, 1.6)
+    features[9:].reshape(6, 14)[:, :7] = 0.15  # one material everywhere, no scattering
+    u = np.random.default_rng(0).normal(size=(2000, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    energy = late_decay.ray_energy(features, n_rays=len(u), directions=u)  # (8, n) per 1 ms
+    dims, source = features[:3], features[3:6]
+    first = np.where(u > 0, dims - source, source)  # m along each axis to the first wall
+    for start in (0.1, 0.5, 1.0):  # s: windows of 50 ms, past the image sources' order
+        metres = room.SPEED_OF_SOUND * (start + np.arange(50) / late_decay.FS)  # (50,)
+        along = metres[:, None, None] * np.abs(u)  # (50, rays, 3)
+        walls = np.where(along >= first, np.floor((along - first) / dims) + 1, 0).sum(-1)  # (50, rays)
+        kept = 0.85 ** walls * np.exp(-np.asarray(room.AIR_ABSORPTION)[:, None, None] * metres[:, None])  # (8, 50, rays)
+        expected = 4.0 * np.pi * room.SPEED_OF_SOUND / np.prod(dims) / late_decay.FS * kept.mean(-1).sum(-1)
+        ours = energy[:, round(start * late_decay.FS):round(start * late_decay.FS) + 50].sum(-1)
+        np.testing.assert_allclose(ours, expected, rtol=0.02)
