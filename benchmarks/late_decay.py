@@ -1,6 +1,6 @@
 """What sets the late decay of realistic rooms: the simulator's own ray rules, in expectation, against its output.
 
-    python benchmarks/late_decay.py              # 200 new rooms (rooms-offgrid300 and its floor set): about 5 min
+    python benchmarks/late_decay.py              # 200 new rooms (rooms-offgrid300 and its floor set): about 2 min
     python benchmarks/late_decay.py --rooms 40 --rays 250
 
 pyroomacoustics (0.10, ``libroom_src/room.cpp``) traces each ray specularly, multiplies its energy by ``1 - a``

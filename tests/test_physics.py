@@ -153,6 +153,54 @@ def test_specular_decay_averages_to_eyring(room):
     torch.testing.assert_close((rates * weights).sum(-1), eyring, rtol=1e-3, atol=0)
 
 
+def _time_in_cells(dims, blend, n_rays=4000, n_hits=400, burn_in=50):
+    """Share of the time rays spend in each direction cell of ``settled_directions``, followed hit by hit as
+    pyroomacoustics turns them (``normalize(s L + (1 - s) R)``, ``L`` Lambertian about the wall's normal) in a
+    shoebox ``dims`` (3,) whose walls have the blend shares ``blend`` (6,)."""
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(n_rays, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    p, rows = rng.random((n_rays, 3)) * dims, np.arange(n_rays)
+    centres = closed_form._sphere_directions(closed_form.BLEND_CELLS, torch.zeros(1, dtype=torch.float64)).numpy()
+    time_in = np.zeros(len(centres))
+    for hit in range(n_hits):
+        with np.errstate(divide="ignore"):
+            to_wall = np.where(u > 0, (dims - p) / u, np.where(u < 0, -p / u, np.inf))
+        axis = to_wall.argmin(1)
+        step, upper = to_wall[rows, axis], u[rows, axis] > 0
+        if hit >= burn_in:
+            np.add.at(time_in, (np.abs(u) @ centres.T).argmax(1), step)
+        p = p + u * step[:, None]
+        p[rows, axis] = np.where(upper, dims[axis], 0.0)
+        u[rows, axis] *= -1.0
+        u1, u2 = rng.random(n_rays), rng.random(n_rays)
+        lambertian = np.zeros_like(u)
+        lambertian[rows, axis] = np.where(upper, -1.0, 1.0) * np.sqrt(1.0 - u1)
+        lambertian[rows, (axis + 1) % 3] = np.sqrt(u1) * np.cos(2 * np.pi * u2)
+        lambertian[rows, (axis + 2) % 3] = np.sqrt(u1) * np.sin(2 * np.pi * u2)
+        share = blend[2 * axis + upper][:, None]
+        u = share * lambertian + (1.0 - share) * u
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return time_in / time_in.sum()
+
+
+@pytest.mark.parametrize("dims, blend", [((10.0, 8.0, 3.0), (0.0, 0.0, 0.0, 0.0, 0.1, 0.9)),
+                                         ((6.0, 4.0, 3.0), (0.3,) * 6),
+                                         ((14.0, 5.0, 4.0), (0.6, 0.05, 0.1, 0.1, 0.2, 0.05))])
+def test_settled_directions_are_where_turned_rays_spend_their_time(dims, blend):
+    features = torch.zeros(93, dtype=torch.float64)
+    features[:9] = torch.tensor([*dims, 1.0, 1.0, 1.0, 2.0, 2.0, 1.2])
+    features[9:].view(6, 14)[:, :7] = 0.1
+    features[9:].view(6, 14)[:, 7:] = torch.tensor(blend)[:, None]  # the same scattering in every band
+    rays = _time_in_cells(np.array(dims), np.array(blend))
+    ours = closed_form.settled_directions(features).numpy()
+    assert ours.sum() == pytest.approx(1.0)
+    # 32 cells blur where in a cell the rays are: about a third of the way from uniform remains (0.2-0.4 of it)
+    assert np.abs(ours - rays).sum() < 0.5 * np.abs(1.0 / len(ours) - rays).sum()
+    features[9:].view(6, 14)[:, 7:] = 0.0  # nothing scatters: the directions stay as emitted, uniform
+    np.testing.assert_allclose(closed_form.settled_directions(features).numpy(), 1.0 / len(ours), rtol=1e-9)
+
+
 @pytest.mark.parametrize("room", ROOMS)
 def test_specular_decay_matches_random_rays(room):
     raw = torch.tensor(room, dtype=torch.float64)
