@@ -169,8 +169,10 @@ def simulated(n_rooms: int):
     bands.SUITE = bands.SUITES["rooms"]
     second, first = load_compact(DATA / "rooms-floor-offgrid"), load_compact(DATA / "rooms-offgrid300")
     rows = pd.Series(np.arange(len(first)), index=first.ids)[second.ids].to_numpy()[:n_rooms]
-    tables = [bands.parameter_table(bands.curves_of(data, r), FS) for data, r in ((first, rows), (second, np.arange(len(rows))))]
-    sims = {name: np.stack([np.stack([t[f"{name}_{b}"] for b in OCTAVE_BANDS_HZ], 1) for t in tables]) for name in NAMES}
+    tables = [bands.parameter_table(bands.curves_of(data, r), FS)
+              for data, r in ((first, rows), (second, np.arange(len(rows))))]
+    sims = {name: np.stack([np.stack([t[f"{name}_{b}"] for b in OCTAVE_BANDS_HZ], 1) for t in tables])
+            for name in NAMES}
     return first.features.iloc[rows].drop(columns="ID").to_numpy(np.float64), sims
 
 

@@ -201,7 +201,8 @@ def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nod
     # needs a spread), changing none by more than 1e-6 of the crossing rate
     rates = SPEED_OF_SOUND * ((crossings @ (per_axis + 1e-6)).transpose(-1, -2)
                               + _const(AIR_ABSORPTION, features)[:, None])
-    weights = settled_directions(features)[..., None, _direction_cells(len(directions)).to(features.device)]  # (..., 1, n)
+    cells = _direction_cells(len(directions)).to(features.device)
+    weights = settled_directions(features)[..., None, cells]  # (..., 1, n): each direction its cell's share
     weights = weights / weights.sum(-1, keepdim=True)
     mixed = 1.0 - (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4  # (..., 1): broadband mean scattering
     rates = rates + mixed[..., None] * ((weights * rates).sum(-1, keepdim=True) - rates)  # (..., 8, n)
@@ -216,7 +217,13 @@ BLEND_SHARES = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # scattering g
 def _blend_kernels(samples_per_cell: int = 512) -> torch.Tensor:
     """``(3, 11, n, n)`` float64: the share of rays of direction cell ``i`` that a reflection off a wall of axis
     ``a`` sends to cell ``j``, the simulator's way (``normalize(s L + (1 - s) R)``, ``L`` Lambertian about the
-    wall's normal, Malley's method), for ``s`` in :data:`BLEND_SHARES`; drawn once, with a fixed seed."""
+    wall's normal, Malley's method), for ``s`` in :data:`BLEND_SHARES`; drawn once, with a fixed seed (made as a
+    normal tensor even under inference mode, as the other cached constants)."""
+    with torch.inference_mode(False):
+        return _draw_blend_kernels(samples_per_cell)
+
+
+def _draw_blend_kernels(samples_per_cell: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     rays = torch.randn(BLEND_CELLS * samples_per_cell, 3, generator=generator, dtype=torch.float64)
     rays = (rays / rays.norm(dim=-1, keepdim=True)).abs()  # folded: a shoebox's walls see |u| only
@@ -231,8 +238,7 @@ def _blend_kernels(samples_per_cell: int = 512) -> torch.Tensor:
         lambertian[:, (axis + 2) % 3] = radius * angle.sin()
         for k, share in enumerate(BLEND_SHARES):
             blended = share * lambertian + (1.0 - share) * rays
-            moved = kernels[axis, k].index_put_((cell, _nearest_cell(blended)), torch.ones(len(rays), dtype=rays.dtype),
-                                                accumulate=True)
+            moved = kernels[axis, k].index_put_((cell, _nearest_cell(blended)), torch.ones_like(angle), accumulate=True)
             moved /= moved.sum(-1, keepdim=True).clamp(min=1.0)
     return kernels
 
@@ -246,7 +252,8 @@ def _nearest_cell(directions: torch.Tensor) -> torch.Tensor:
 @functools.cache
 def _direction_cells(n_directions: int) -> torch.Tensor:
     """The cell of each of the quadrature's ``n_directions`` (:func:`_sphere_directions`), ``(n,)``."""
-    return _nearest_cell(_sphere_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
+    with torch.inference_mode(False):
+        return _nearest_cell(_sphere_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
 
 
 def settled_directions(features: torch.Tensor) -> torch.Tensor:
@@ -264,7 +271,8 @@ def settled_directions(features: torch.Tensor) -> torch.Tensor:
     hat = (1.0 - (blend[..., None] - grid).abs() * (len(grid) - 1)).clamp(min=0.0)  # (..., 6, 11): linear in s
     # per axis: each of its walls met half the time, c / D_a of the crossings a second; |u_a| is in the kernels
     per_axis = 0.5 * SPEED_OF_SOUND * (hat[..., 0::2, :] + hat[..., 1::2, :]) / features.double()[..., 0:3, None]
-    moves = (per_axis.flatten(-2) @ _turning_kernels().to(blend.device)).unflatten(-1, (BLEND_CELLS, BLEND_CELLS))  # (..., j, i) 1/s
+    moves = per_axis.flatten(-2) @ _turning_kernels().to(blend.device)
+    moves = moves.unflatten(-1, (BLEND_CELLS, BLEND_CELLS))  # (..., j, i): 1/s from cell i to cell j
     moves = moves + 1e-3 / BLEND_CELLS  # 1/s to every cell: unique and uniform where nothing scatters
     moves.diagonal(dim1=-2, dim2=-1).sub_(moves.sum(-2))  # what leaves cell i: pi G = 0 is G^T pi = 0
     moves[..., -1, :] = 1.0  # one equation less, and sum(pi) = 1
@@ -279,10 +287,11 @@ def _turning_kernels() -> torch.Tensor:
     """``(3 * 11, n * n)`` float64: :func:`_blend_kernels` times ``|u_a|`` of the cell a ray leaves (its crossings
     of axis ``a`` per metre, less the room's ``1 / D_a``), transposed (to cell ``j`` from cell ``i``), without
     the stays in a cell: one matrix product gives :func:`settled_directions` every room's moves."""
-    centres = _sphere_directions(BLEND_CELLS, torch.zeros(1, dtype=torch.float64))  # (n, 3)
-    kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
-    kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))
-    return kernels.transpose(-1, -2).flatten(0, 1).flatten(1)
+    with torch.inference_mode(False):
+        centres = _sphere_directions(BLEND_CELLS, torch.zeros(1, dtype=torch.float64))  # (n, 3)
+        kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
+        kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))
+        return kernels.transpose(-1, -2).flatten(0, 1).flatten(1)
 
 
 @functools.cache
