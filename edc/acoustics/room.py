@@ -214,16 +214,11 @@ BLEND_SHARES = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # scattering g
 
 
 @functools.cache
+@torch.inference_mode(False)  # a normal tensor even when first made under inference mode, as _image_indices
 def _blend_kernels(samples_per_cell: int = 512) -> torch.Tensor:
     """``(3, 11, n, n)`` float64: the share of rays of direction cell ``i`` that a reflection off a wall of axis
     ``a`` sends to cell ``j``, the simulator's way (``normalize(s L + (1 - s) R)``, ``L`` Lambertian about the
-    wall's normal, Malley's method), for ``s`` in :data:`BLEND_SHARES`; drawn once, with a fixed seed (made as a
-    normal tensor even under inference mode, as the other cached constants)."""
-    with torch.inference_mode(False):
-        return _draw_blend_kernels(samples_per_cell)
-
-
-def _draw_blend_kernels(samples_per_cell: int) -> torch.Tensor:
+    wall's normal, Malley's method), for ``s`` in :data:`BLEND_SHARES`; drawn once, with a fixed seed."""
     generator = torch.Generator().manual_seed(0)
     rays = torch.randn(BLEND_CELLS * samples_per_cell, 3, generator=generator, dtype=torch.float64)
     rays = (rays / rays.norm(dim=-1, keepdim=True)).abs()  # folded: a shoebox's walls see |u| only
@@ -250,10 +245,10 @@ def _nearest_cell(directions: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
+@torch.inference_mode(False)
 def _direction_cells(n_directions: int) -> torch.Tensor:
     """The cell of each of the quadrature's ``n_directions`` (:func:`_sphere_directions`), ``(n,)``."""
-    with torch.inference_mode(False):
-        return _nearest_cell(_sphere_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
+    return _nearest_cell(_sphere_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
 
 
 def settled_directions(features: torch.Tensor) -> torch.Tensor:
@@ -283,15 +278,15 @@ def settled_directions(features: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
+@torch.inference_mode(False)
 def _turning_kernels() -> torch.Tensor:
     """``(3 * 11, n * n)`` float64: :func:`_blend_kernels` times ``|u_a|`` of the cell a ray leaves (its crossings
     of axis ``a`` per metre, less the room's ``1 / D_a``), transposed (to cell ``j`` from cell ``i``), without
     the stays in a cell: one matrix product gives :func:`settled_directions` every room's moves."""
-    with torch.inference_mode(False):
-        centres = _sphere_directions(BLEND_CELLS, torch.zeros(1, dtype=torch.float64))  # (n, 3)
-        kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
-        kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))
-        return kernels.transpose(-1, -2).flatten(0, 1).flatten(1)
+    centres = _sphere_directions(BLEND_CELLS, torch.zeros(1, dtype=torch.float64))  # (n, 3)
+    kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
+    kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))
+    return kernels.transpose(-1, -2).flatten(0, 1).flatten(1)
 
 
 @functools.cache
