@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from edc.acoustics import iso3382
+from edc.acoustics import iso3382, room
 from edc.models import PhysicsEDC
+from edc.models.physics import learned_spread
 
 pytestmark = pytest.mark.unit
 
@@ -262,3 +263,22 @@ def test_an_identity_target_scaler_decodes_as_the_representation_alone(represent
     torch.testing.assert_close(plain.decode(y), expected, rtol=1e-6, atol=0.0)
     assert plain.decode(y, out=out) is out
     assert torch.equal(out, unit.decode(y))
+
+
+def test_learned_spread_moves_the_late_rates_between_the_mean_and_the_specular_spread(monkeypatch):
+    """The learned correction of the late rates' spread: at 0 the prior's rates, very negative every
+    direction at the weighted mean rate, very positive the Gauss quadrature of the directions' rates before
+    the prior's pull towards the mean (the quadrature of a room computed as if nothing had scattered by the
+    4th reflection), which the correction reaches by an affine map of the prior's nodes alone."""
+    raw = surfaces_rooms(16, torch.Generator().manual_seed(3)).double()
+    rates, weights = room.specular_decay_rates(raw)  # (16, 8, 3) each
+    kept = room.specular_share(raw)
+    assert float(kept.max()) < 0.9  # every room pulls its rates
+    zero = torch.zeros(16, 8, dtype=raw.dtype)
+    torch.testing.assert_close(learned_spread(rates, weights, kept, zero), rates)
+    mean = (weights * rates).sum(-1, keepdim=True).expand_as(rates)
+    torch.testing.assert_close(learned_spread(rates, weights, kept, zero - 50.0), mean)
+    monkeypatch.setattr(room, "specular_share", lambda features: torch.ones_like(features[..., :1]))
+    specular, specular_weights = room.specular_decay_rates(raw)
+    torch.testing.assert_close(specular_weights, weights)
+    torch.testing.assert_close(learned_spread(rates, weights, kept, zero + 50.0), specular, rtol=1e-6, atol=1e-6)

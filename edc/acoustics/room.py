@@ -191,9 +191,10 @@ def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nod
     random (Lambertian) direction by the wall's scattering, which draws the rays towards the normals of the
     walls that scatter: the directions are weighted as the rays settle (:func:`settled_directions`), and
     with the mean scattering ``s`` the rates move towards their weighted mean by ``1 - (1 - s)^4`` (the
-    share of rays scattered at least once by the 4th reflection, where the late part starts).
+    share of rays scattered at least once by the 4th reflection, where the late part starts;
+    :func:`specular_share`).
     """
-    alpha, scattering = surface_coefficients(features)
+    alpha, _ = surface_coefficients(features)
     loss = -torch.log1p(-alpha.clamp(max=0.999))  # (..., 6, 8)
     per_axis = (loss[..., 0::2, :] + loss[..., 1::2, :]) / 2.0  # (..., 3, 8): x, y, z
     crossings = directions / features[..., None, 0:3]  # (..., n, 3)
@@ -204,9 +205,17 @@ def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nod
     cells = _direction_cells(len(directions)).to(features.device)
     weights = settled_directions(features)[..., None, cells]  # (..., 1, n): each direction its cell's share
     weights = weights / weights.sum(-1, keepdim=True)
-    mixed = 1.0 - (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4  # (..., 1): broadband mean scattering
-    rates = rates + mixed[..., None] * ((weights * rates).sum(-1, keepdim=True) - rates)  # (..., 8, n)
+    mixed = 1.0 - specular_share(features)[..., None]  # (..., 1, 1)
+    rates = rates + mixed * ((weights * rates).sum(-1, keepdim=True) - rates)  # (..., 8, n)
     return _gauss_quadrature(rates, n_nodes, weights)
+
+
+def specular_share(features: torch.Tensor) -> torch.Tensor:
+    """``(..., 1)``: the share of the rays' spread of decay rates that :func:`specular_decay_rates` keeps in the
+    surfaces layout, ``(1 - s)^4`` with ``s`` the surfaces' scattering averaged over the bands: the rays not yet
+    scattered by the 4th reflection, where the late part starts (1 where nothing scatters)."""
+    _, scattering = surface_coefficients(features)
+    return (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4
 
 
 BLEND_CELLS = 32  # direction cells of :func:`settled_directions` (Fibonacci, folded into the first octant)

@@ -74,7 +74,9 @@ class PhysicsEDC(EdcNet):
         self.n_band = self.N_BAND + self.N_SURFACE_BAND * (n_features == room.N_SURFACE_FEATURES)
         n_in = self.N_GLOBAL + self.n_band + self.N_BANDS
         self.feature_scaler = Scaler("standard", n_in)
-        self.band_net = mlp(n_in, band_hidden, 4, dropout)  # log T, log A, log t0, log ramp width
+        # log T, log A, log t0, log ramp width; in the surfaces layout also the logit of the late rates' spread
+        self.n_corrections = 4 + (self.n_band > self.N_BAND)
+        self.band_net = mlp(n_in, band_hidden, self.n_corrections, dropout)
         self.residual_net = mlp(self.N_GLOBAL + self.n_band * self.N_BANDS, hidden, n_curves * n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
             nn.init.zeros_(last.weight)
@@ -84,7 +86,7 @@ class PhysicsEDC(EdcNet):
         # residual per geometry: what its rooms share beyond the physics (see forward)
         self.register_buffer("memory_rooms", torch.full((memory_size, 9), float("nan")))
         self.memory = nn.Parameter(torch.zeros(memory_size, n_curves * n_knots))  # on the residual's knots
-        self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, 4))  # on the band corrections
+        self.memory_bands = nn.Parameter(torch.zeros(memory_size, self.N_BANDS, self.n_corrections))  # band corrections
         self.register_buffer("knots", _knot_matrix(n_out, fs, n_knots, early_ms, early_step_ms), persistent=False)
         self.register_buffer("t", torch.arange(n_out) / self.fs, persistent=False)
         self.early_s = early_ms / 1000.0 + 2 * early_step_ms / 1000.0  # past the residual's early knots
@@ -131,9 +133,9 @@ class PhysicsEDC(EdcNet):
     def remembered(self, raw):
         """What the model learned of each room's geometry if a training room had it (to 1 mm), else 0 (in
         training, 0 too for a random share ``memory_dropout`` of the rooms): ``(b, n_curves * n_knots)`` on the
-        residual's knots and ``(b, 8, 4)`` on the band corrections."""
+        residual's knots and ``(b, 8, n_corrections)`` on the band corrections."""
         if not len(self.memory_rooms):  # memory_size 0: the model without a memory
-            return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), self.N_BANDS, 4)
+            return raw.new_zeros(len(raw), self.memory.shape[1]), raw.new_zeros(len(raw), *self.memory_bands.shape[1:])
         rooms, geometry = self.memory_rooms.double().nan_to_num(nan=1e9), raw[:, :9].double()  # a free slot: far away
         gap = torch.addmm(rooms.square().sum(-1), geometry, rooms.T, alpha=-2.0)  # squared distances by one product
         nearest, slot = gap.add_(geometry.square().sum(-1, keepdim=True)).min(-1)  # (b,)
@@ -258,10 +260,12 @@ class PhysicsEDC(EdcNet):
         inputs, decay, volume, distance, arrival_4, images = self.band_inputs(raw)
         z = self.feature_scaler(inputs)
         residual, bands = self.remembered(raw)
-        o = self.band_net(z) + bands  # (b, 8, 4)
+        o = self.band_net(z) + bands  # (b, 8, 4 or 5)
         decay = decay * torch.exp(o[..., 0])
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
-        rates, shares = room.specular_decay_rates(raw, self.direction_nodes)  # (b, 8, q), (b, q)
+        rates, shares = room.specular_decay_rates(raw, self.direction_nodes)  # (b, 8, q), (b, q) or (b, 8, q)
+        if self.n_corrections > 4:
+            rates = learned_spread(rates, shares, room.specular_share(raw), o[..., 4])
         rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
         # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
@@ -350,6 +354,19 @@ class _Physics(NamedTuple):
         """The rooms ``rows`` (indices)."""
         distance, order, energy = self.images  # the images' order is the same for every room
         return _Physics(*(field[rows] for field in self[:-1]), (distance[rows], order, energy[rows]))
+
+
+def learned_spread(rates: torch.Tensor, weights: torch.Tensor, kept: torch.Tensor, logit: torch.Tensor):
+    """The late rates ``(b, 8, q)`` (weights ``(b, 8, q)``, :func:`edc.acoustics.room.specular_decay_rates`) with
+    the share of their spread about the weighted mean moved from the prior's ``kept`` ``(b, 1)``
+    (:func:`edc.acoustics.room.specular_share`) to ``sigmoid(logit(kept) + logit)``, ``logit`` ``(b, 8)`` learned:
+    between every direction at the mean rate (0) and the rays' specular spread (1), so every rate stays within
+    the specular ones. A Gauss quadrature moves with an affine map of its variable, so this is the quadrature
+    of the directions' rates moved by that share."""
+    kept = kept.clamp(1e-6, 1.0 - 1e-6)
+    share = torch.sigmoid(torch.logit(kept) + logit) / kept  # (b, 8): 1 where the correction is 0
+    mean = (weights * rates).sum(-1, keepdim=True)
+    return mean + share[..., None] * (rates - mean)
 
 
 def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:
