@@ -2,6 +2,7 @@
 
     python benchmarks/late_decay.py              # 200 new rooms (rooms-offgrid300 and its floor set): about 2 min
     python benchmarks/late_decay.py --rooms 40 --rays 250
+    python benchmarks/late_decay.py --set training   # 200 training rooms of rooms6000 (one simulation each)
 
 pyroomacoustics (0.10, ``libroom_src/room.cpp``) traces each ray specularly, multiplies its energy by ``1 - a``
 at every wall, and after each hit turns it to ``normalize(s L + (1 - s) R)``: ``R`` the specular direction,
@@ -45,12 +46,14 @@ from edc.acoustics import OCTAVE_BANDS_HZ  # noqa: E402
 from edc.acoustics import room  # noqa: E402
 from edc.acoustics.iso3382 import parameters  # noqa: E402
 from edc.data import load_compact  # noqa: E402
+from edc.data.splits import split_rows  # noqa: E402
 
 FS, DURATION = 1000, 5.0  # the stored curves' grid (Hz) and length (s)
 N_SAMPLES = int(FS * DURATION)
 RECEIVER_RADIUS = 0.5  # m: pyroomacoustics' default
 ENERGY_0 = 2.0  # pyroomacoustics' ray energy in all (libroom constants), in the image sources' units (1 / r^2)
 NAMES = ("edt", "t20")
+ABSORBER = 0.6  # a surface's absorption above which its room counts as having an absorber
 
 
 def _wall_distances(position, direction, dims):
@@ -163,10 +166,19 @@ def estimates(job) -> dict:
             "specular rays": octave_parameters(early + ray_energy(features, n_rays, blend=False))}
 
 
-def simulated(n_rooms: int):
-    """The rooms' features ``(n, 93)`` and each parameter's two simulations ``{name: (2, n, 7)}``, from curves of
-    3 s as in the realistic rooms' benchmark (``bands.py --suite rooms``)."""
+def simulated(n_rooms: int, rooms: str = "new"):
+    """The rooms' features ``(n, 93)`` and each parameter's simulations ``{name: (k, n, 7)}``, from curves of
+    3 s as in the realistic rooms' benchmark (``bands.py --suite rooms``). ``rooms="new"``: rooms of
+    ``rooms-offgrid300`` with their two simulations (``k = 2``); ``"training"``: rooms drawn from the training
+    rooms of ``rooms6000``'s geometry split, with their one simulation (``k = 1``)."""
     bands.SUITE = bands.SUITES["rooms"]
+    if rooms == "training":
+        data = load_compact(DATA / "rooms6000")
+        train = split_rows(data, 42, "configuration")["train"]
+        rows = np.sort(np.random.default_rng(0).choice(train, n_rooms, replace=False))
+        table = bands.parameter_table(bands.curves_of(data, rows), FS)
+        sims = {name: np.stack([table[f"{name}_{b}"] for b in OCTAVE_BANDS_HZ], 1)[None] for name in NAMES}
+        return data.features.iloc[rows].drop(columns="ID").to_numpy(np.float64), sims
     second, first = load_compact(DATA / "rooms-floor-offgrid"), load_compact(DATA / "rooms-offgrid300")
     rows = pd.Series(np.arange(len(first)), index=first.ids)[second.ids].to_numpy()[:n_rooms]
     tables = [bands.parameter_table(bands.curves_of(data, r), FS)
@@ -176,29 +188,44 @@ def simulated(n_rooms: int):
     return first.features.iloc[rows].drop(columns="ID").to_numpy(np.float64), sims
 
 
+def _with_an_absorber(features: np.ndarray) -> np.ndarray:
+    """``(n, 7)``: whether any surface of the room absorbs more than :data:`ABSORBER` in the octave's simulator
+    band (125 Hz to 8 kHz)."""
+    alpha, _ = room.surface_coefficients(torch.tensor(features))
+    return (alpha.amax(-2)[:, 1:] > ABSORBER).numpy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rooms", type=int, default=200, help="new rooms with two simulations (at most 200)")
     parser.add_argument("--rays", type=int, default=2000, help="random rays per room")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", default="new", choices=["new", "training"],
+                        help="new: rooms-offgrid300 with two simulations; training: rooms6000's training rooms")
     args = parser.parse_args()
-    if not (DATA / "rooms-floor-offgrid").is_dir():
-        sys.exit(f"{DATA / 'rooms-floor-offgrid'}: not built. Fix: python benchmarks/datasets.py --only "
-                 "rooms-offgrid300 rooms-floor-offgrid (about 6 minutes on 2 cores).")
-    features, sims = simulated(args.rooms)
+    needed = ["rooms-offgrid300", "rooms-floor-offgrid"] if args.set == "new" else ["rooms6000"]
+    missing = [name for name in needed if not (DATA / name).is_dir()]
+    if missing:
+        sys.exit(f"{', '.join(missing)}: not built in {DATA}. Fix: python benchmarks/datasets.py --only "
+                 f"{' '.join(needed)} (6 minutes on 2 cores for the new rooms, about 50 for rooms6000).")
+    features, sims = simulated(args.rooms, args.set)
     start = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         per_room = pool.map(estimates, [(f, args.rays) for f in features])
     seconds = (time.perf_counter() - start) * args.workers / len(features)
-    rows = []
+    rows, undefined = [], 0
     for name in NAMES:
-        a, b = sims[name]
-        mean = (a + b) / 2.0
-        floor = np.nanmean(np.abs(a - b) / np.sqrt(2.0) / mean, 0)
-        rows.append([name.upper(), "floor (two simulations)", *(f"{x:.1%}" for x in floor), f"{np.nanmean(floor):.1%}"])
+        mean = sims[name].mean(0)
+        if len(sims[name]) == 2:
+            floor = np.nanmean(np.abs(sims[name][0] - sims[name][1]) / np.sqrt(2.0) / mean, 0)
+            rows.append([name.upper(), "floor (two simulations)", *(f"{x:.1%}" for x in floor),
+                         f"{np.nanmean(floor):.1%}"])
+        else:
+            rows.append([name.upper(), "(one simulation: no floor)", *[""] * (len(OCTAVE_BANDS_HZ) + 1)])
         for model in per_room[0]:
             estimate = np.concatenate([r[model][name] for r in per_room])
-            error = (estimate - mean) / mean
+            error = np.where(np.isfinite(estimate), (estimate - mean) / mean, np.nan)
+            undefined += int((~np.isfinite(estimate)).sum())
             rows.append(["", model, *(f"{m:.1%} ({s:+.1%})" for m, s in zip(np.nanmean(np.abs(error), 0),
                                                                                np.nanmean(error, 0))),
                          f"{np.nanmean(np.abs(error)):.1%}"])
@@ -207,12 +234,24 @@ def main() -> None:
                 rows.append(["", "rays, each band's bias removed", *(f"{m:.1%}" for m in unbiased),
                              f"{np.nanmean(unbiased):.1%}"])
     command = "python benchmarks/late_decay.py" + "".join(
-        f" --{k} {v}" for k, v in (("rooms", args.rooms), ("rays", args.rays)) if v != parser.get_default(k))
-    report("late-decay", "Late decay of realistic rooms: relative error against the simulation (bias)",
+        f" --{k} {v}" for k, v in (("rooms", args.rooms), ("rays", args.rays), ("set", args.set))
+        if v != parser.get_default(k))
+    rooms = (f"{len(features)} rooms of rooms-offgrid300 (new geometries and materials, 20 to 600 m3), each the mean "
+             "of its two simulations (rooms-floor-offgrid)" if args.set == "new" else
+             f"{len(features)} training rooms of rooms6000's geometry split (drawn with seed 0), each its one simulation")
+    absorber = _with_an_absorber(features)
+    t20 = np.concatenate([r["prior"]["t20"] for r in per_room])
+    bias = (t20 - sims["t20"].mean(0)) / sims["t20"].mean(0)
+    rooms += (f". A surface absorbs more than {ABSORBER} in {absorber.mean():.0%} of the rooms' bands: the prior's "
+              f"T20 is off by {np.nanmean(bias[absorber]):+.1%} there on average, {np.nanmean(bias[~absorber]):+.1%} "
+              "in the other bands")
+    if undefined:
+        rooms += f". Left out: {undefined} estimates without a value (a curve past -10 dB in its first sample)"
+    report("late-decay" + "-training" * (args.set == "training"),
+           "Late decay of realistic rooms: relative error against the simulation (bias)",
            ["parameter", "estimate", *map(str, OCTAVE_BANDS_HZ), "mean"], rows, command,
-           f"{len(features)} rooms of rooms-offgrid300 (new geometries and materials, 20 to 600 m3), each the mean "
-           f"of its two simulations (rooms-floor-offgrid). Rays: {args.rays} random rays a room, "
-           f"{seconds:.2f} s a room on one core (all three estimates). See the script's docstring.")
+           f"{rooms}. Rays: {args.rays} random rays a room, {seconds:.2f} s a room on one core (all three "
+           "estimates). See the script's docstring.")
 
 
 if __name__ == "__main__":
