@@ -173,16 +173,15 @@ def simulated(n_rooms: int, rooms: str = "new"):
     rooms of ``rooms6000``'s geometry split, with their one simulation (``k = 1``)."""
     bands.SUITE = bands.SUITES["rooms"]
     if rooms == "training":
-        data = load_compact(DATA / "rooms6000")
-        train = split_rows(data, 42, "configuration")["train"]
+        first = load_compact(DATA / "rooms6000")
+        train = split_rows(first, 42, "configuration")["train"]
         rows = np.sort(np.random.default_rng(0).choice(train, n_rooms, replace=False))
-        table = bands.parameter_table(bands.curves_of(data, rows), FS)
-        sims = {name: np.stack([table[f"{name}_{b}"] for b in OCTAVE_BANDS_HZ], 1)[None] for name in NAMES}
-        return data.features.iloc[rows].drop(columns="ID").to_numpy(np.float64), sims
-    second, first = load_compact(DATA / "rooms-floor-offgrid"), load_compact(DATA / "rooms-offgrid300")
-    rows = pd.Series(np.arange(len(first)), index=first.ids)[second.ids].to_numpy()[:n_rooms]
-    tables = [bands.parameter_table(bands.curves_of(data, r), FS)
-              for data, r in ((first, rows), (second, np.arange(len(rows))))]
+        simulations = [(first, rows)]
+    else:
+        second, first = load_compact(DATA / "rooms-floor-offgrid"), load_compact(DATA / "rooms-offgrid300")
+        rows = pd.Series(np.arange(len(first)), index=first.ids)[second.ids].to_numpy()[:n_rooms]
+        simulations = [(first, rows), (second, np.arange(len(rows)))]
+    tables = [bands.parameter_table(bands.curves_of(data, r), FS) for data, r in simulations]
     sims = {name: np.stack([np.stack([t[f"{name}_{b}"] for b in OCTAVE_BANDS_HZ], 1) for t in tables])
             for name in NAMES}
     return first.features.iloc[rows].drop(columns="ID").to_numpy(np.float64), sims
