@@ -169,6 +169,7 @@ def load(ckpt_path) -> Predictor:
     except RuntimeError as err:
         raise EdcInputError(f"{ckpt_path}: its weights do not fit the network its config describes ({err}). "
                             "Fix: pass the checkpoint unchanged, as python -m edc.train wrote it; a checkpoint of an "
-                            "older edc may need training again (the physics model of the surfaces layout reads each "
-                            "surface's coefficients since 2026-12-06).") from None
+                            "older edc needs training again (the physics model of the surfaces layout reads each "
+                            "surface's coefficients since 2026-12-06, in the same order for a room's mirror images "
+                            "since 2026-12-07).") from None
     return Predictor(surrogate, config)

@@ -282,3 +282,46 @@ def test_learned_spread_moves_the_late_rates_between_the_mean_and_the_specular_s
     specular, specular_weights = room.specular_decay_rates(raw)
     torch.testing.assert_close(specular_weights, weights)
     torch.testing.assert_close(learned_spread(rates, weights, kept, zero + 50.0), specular, rtol=1e-6, atol=1e-6)
+
+
+def mirrored(raw: torch.Tensor, axis: int) -> torch.Tensor:
+    """The rooms ``(n, 93)`` mirrored across the middle of ``axis``: its coordinates ``D - x``, its two surfaces
+    swapped."""
+    out = raw.clone()
+    out[:, [3 + axis, 6 + axis]] = raw[:, axis, None] - raw[:, [3 + axis, 6 + axis]]
+    surfaces = out[:, 9:].view(-1, 6, 14)
+    surfaces[:, [2 * axis, 2 * axis + 1]] = surfaces[:, [2 * axis + 1, 2 * axis]].clone()
+    return out
+
+
+def axes_swapped(raw: torch.Tensor, first: int, second: int) -> torch.Tensor:
+    """The same boxes ``(n, 93)`` with two axes' names swapped: dimensions, coordinates and pairs of surfaces."""
+    out, pair = raw.clone(), [first, second]
+    for start in (0, 3, 6):
+        out[:, [start + first, start + second]] = raw[:, [start + second, start + first]]
+    surfaces, before = out[:, 9:].view(-1, 6, 14), raw[:, 9:].view(-1, 6, 14)
+    for a, b in (pair, pair[::-1]):
+        surfaces[:, [2 * a, 2 * a + 1]] = before[:, [2 * b, 2 * b + 1]]
+    return out
+
+
+@pytest.mark.parametrize("change", [lambda r: mirrored(r, 0), lambda r: mirrored(mirrored(r, 1), 2),
+                                    lambda r: axes_swapped(r, 0, 2), lambda r: axes_swapped(mirrored(r, 0), 0, 1)],
+                         ids=["mirror x", "mirror y and z", "swap x and z", "mirror x, swap x and y"])
+def test_a_room_its_mirror_image_and_its_axes_swapped_get_the_same_curves(change):
+    """The simulator cannot tell these rooms apart (rays start in every direction, images are summed), nor can
+    the physics model of the surfaces layout: its inputs, prior and networks (with weights) give each the same
+    curves, while a change of one surface's absorption does change them."""
+    raw = surfaces_rooms(12, torch.Generator().manual_seed(5))
+    model = PhysicsEDC(93, 600, 1000.0, n_curves=8, memory_size=0)
+    model.fit_features(raw)
+    torch.manual_seed(0)
+    for last in (model.band_net[-1], model.residual_net[-1]):  # the corrections start at 0: give them weight
+        torch.nn.init.normal_(last.weight, std=0.05)
+    model.eval()
+    with torch.no_grad():
+        curves = model(None, raw)
+        torch.testing.assert_close(model(None, change(raw)), curves, rtol=0, atol=2e-3)  # dB, float32
+        other = raw.clone()
+        other[:, 9:].view(-1, 6, 14)[:, 0, :7] *= 0.5  # the west wall absorbs half as much
+        assert (model(None, other) - curves).abs().amax() > 0.5

@@ -161,7 +161,7 @@ def _time_in_cells(dims, blend, n_rays=4000, n_hits=400, burn_in=50):
     u = rng.normal(size=(n_rays, 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     p, rows = rng.random((n_rays, 3)) * dims, np.arange(n_rays)
-    centres = closed_form._sphere_directions(closed_form.BLEND_CELLS, torch.zeros(1, dtype=torch.float64)).numpy()
+    centres = closed_form._cell_centres().numpy()
     time_in = np.zeros(len(centres))
     for hit in range(n_hits):
         with np.errstate(divide="ignore"):
@@ -195,10 +195,13 @@ def test_settled_directions_are_where_turned_rays_spend_their_time(dims, blend):
     rays = _time_in_cells(np.array(dims), np.array(blend))
     ours = closed_form.settled_directions(features).numpy()
     assert ours.sum() == pytest.approx(1.0)
-    # 32 cells blur where in a cell the rays are: about a third of the way from uniform remains (0.2-0.4 of it)
-    assert np.abs(ours - rays).sum() < 0.5 * np.abs(1.0 / len(ours) - rays).sum()
-    features[9:].view(6, 14)[:, 7:] = 0.0  # nothing scatters: the directions stay as emitted, uniform
-    np.testing.assert_allclose(closed_form.settled_directions(features).numpy(), 1.0 / len(ours), rtol=1e-9)
+    # 36 cells blur where in a cell the rays are: some of the way from uniform remains
+    directions = np.abs(np.random.default_rng(1).normal(size=(200_000, 3)))
+    centres = closed_form._cell_centres().numpy()
+    uniform = np.bincount((directions @ centres.T).argmax(1), minlength=len(centres)) / len(directions)  # their areas
+    assert np.abs(ours - rays).sum() < 0.5 * np.abs(uniform - rays).sum()
+    features[9:].view(6, 14)[:, 7:] = 0.0  # nothing scatters: the directions stay as emitted
+    np.testing.assert_allclose(closed_form.settled_directions(features).numpy(), uniform, atol=0.1 / len(ours))
 
 
 @pytest.mark.parametrize("room", ROOMS)
@@ -298,7 +301,17 @@ def test_a_material_per_surface_reflects_each_image_as_pyroomacoustics_does(seed
         assert any(np.allclose(reflection[k], source.damping[:, j] ** 2, atol=1e-6) for j in twins)
 
 
-def test_one_material_everywhere_gives_the_papers_physics():
+def on_the_surfaces_directions(monkeypatch) -> None:
+    """The paper layout's quadrature over the surfaces layout's directions, the same for every order of the axes
+    (the paper's layout keeps its 128 Fibonacci directions, so that its benchmark stays as measured; the two
+    sets' 3-node quadratures differ by up to 2 dB in a curve)."""
+    fibonacci, symmetric = closed_form._sphere_directions, closed_form._symmetric_directions(128, torch.zeros(1))
+    monkeypatch.setattr(closed_form, "_sphere_directions",
+                        lambda n, like: symmetric.to(like) if n == 128 else fibonacci(n, like))
+
+
+def test_one_material_everywhere_gives_the_papers_physics(monkeypatch):
+    on_the_surfaces_directions(monkeypatch)
     paper = torch.tensor(ROOMS, dtype=torch.float64)
     per_surface = torch.cat([paper[:, None, 9:16].expand(-1, 6, -1), torch.zeros(3, 6, 7, dtype=paper.dtype)], -1)
     surfaces = torch.cat([paper[:, :9], per_surface.flatten(1)], -1)

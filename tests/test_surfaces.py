@@ -280,8 +280,12 @@ def test_generate_draws_realistic_rooms_and_keeps_their_whole_decay(tmp_path):
 
 
 @pytest.mark.unit
-def test_the_physics_model_reads_one_material_everywhere_as_the_papers_model_does(demo):
+def test_the_physics_model_reads_one_material_everywhere_as_the_papers_model_does(demo, monkeypatch):
     from edc.models.physics import PhysicsEDC
+
+    from .test_physics import on_the_surfaces_directions
+
+    on_the_surfaces_directions(monkeypatch)
 
     paper = demo.features.iloc[:24]
     raw16 = torch.as_tensor(paper[FEATURES].to_numpy(np.float32))
@@ -316,6 +320,23 @@ def test_a_surfaces_model_predicts_rooms_given_by_material_names_or_16_columns(s
 
 
 @pytest.mark.integration
+def test_a_surfaces_checkpoint_of_other_inputs_is_refused_by_name(surfaces_run, tmp_path):
+    """A checkpoint from before the inputs' order (no version) would predict other curves without complaint: it
+    is refused, by one message naming the version, with a non-zero exit and no output."""
+    checkpoint = torch.load(surfaces_run / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    version = [key for key in checkpoint["state_dict"] if key.endswith("surfaces_version")]
+    assert len(version) == 1
+    del checkpoint["state_dict"][version[0]]
+    torch.save(checkpoint, tmp_path / "older.ckpt")
+    run = subprocess.run([sys.executable, "-m", "edc.predict", f"ckpt_path={tmp_path / 'older.ckpt'}",
+                          "room=[4,3.5,2.8,1,1.2,1.5,2.9,2.4,1.2,.3,.35,.4,.45,.5,.5,.55]", f"out={tmp_path / 'p.csv'}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "inputs and prior version 1" in run.stderr and "needs training again" in run.stderr
+    assert "Missing key" not in run.stderr and not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.integration
 def test_evaluate_scores_a_surfaces_model_and_refuses_nothing(surfaces_run, tmp_path):
     ckpt = surfaces_run / "run" / "checkpoints" / "best.ckpt"
     run = subprocess.run([sys.executable, "-m", "edc.evaluate", f"ckpt_path={ckpt}", "data=compact",
@@ -344,16 +365,24 @@ def test_a_fully_absorbing_surface_leaves_every_gradient_finite():
 
 @pytest.mark.unit
 def test_the_physics_model_sees_each_surfaces_own_coefficients_and_area():
+    """Each surface's absorption, scattering and share of the area, the pairs of opposite surfaces from the
+    largest (floor and ceiling, 4 x 3.5 m) to the smallest (west and east), the more absorbing one first."""
     from edc.models.physics import surface_band_inputs
 
     row = surfaces_row(3)
     rooms = validate_features(pd.DataFrame([row]), "s")
     inputs = surface_band_inputs(torch.as_tensor(rooms[SURFACE_FEATURES].to_numpy()))[0]  # (8 bands, 20)
     length, width, height = GEOMETRY["Length"], GEOMETRY["Width"], GEOMETRY["Height"]
-    areas = np.array([width * height] * 2 + [length * height] * 2 + [length * width] * 2)
+    area = dict(zip(SURFACES, [width * height] * 2 + [length * height] * 2 + [length * width] * 2))
+    a = {s: np.array([row[f"{s}_a{hz}"] for hz in BANDS]) for s in SURFACES}
+    a = {s: np.append(x, np.clip(2 * x[-1] - x[-2], 0, 1)) for s, x in a.items()}  # pyroomacoustics' 16 kHz band
+    order = []
+    for lower, upper in (("floor", "ceiling"), ("south", "north"), ("west", "east")):
+        order += [lower, upper] if a[lower].mean() >= a[upper].mean() else [upper, lower]
+    assert order != list(SURFACES)
     for band, hz in enumerate(BANDS):  # 125 Hz to 8 kHz, then the 16 kHz band pyroomacoustics extrapolates
-        np.testing.assert_allclose(inputs[band, 2:8], [row[f"{s}_a{hz}"] for s in SURFACES])
-        np.testing.assert_allclose(inputs[band, 8:14], [row[f"{s}_s{hz}"] for s in SURFACES])
-    a4k, a8k = (np.array([row[f"{s}_a{hz}"] for s in SURFACES]) for hz in (4000, 8000))
-    np.testing.assert_allclose(inputs[7, 2:8], np.clip(2 * a8k - a4k, 0, 1))
-    np.testing.assert_allclose(inputs[:, 14:], np.broadcast_to(areas / areas.sum(), (8, 6)))
+        np.testing.assert_allclose(inputs[band, 2:8], [row[f"{s}_a{hz}"] for s in order])
+        np.testing.assert_allclose(inputs[band, 8:14], [row[f"{s}_s{hz}"] for s in order])
+    np.testing.assert_allclose(inputs[7, 2:8], [a[s][-1] for s in order])
+    total = sum(area.values())
+    np.testing.assert_allclose(inputs[:, 14:], np.broadcast_to([area[s] / total for s in order], (8, 6)))

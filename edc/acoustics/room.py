@@ -138,6 +138,18 @@ def _sphere_directions(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack([r * phi.cos(), r * phi.sin(), z], -1).abs()
 
 
+AXIS_ORDERS = tuple(itertools.permutations(range(3)))  # the 6 ways to name a shoebox's axes
+
+
+def _symmetric_directions(n: int, like: torch.Tensor) -> torch.Tensor:
+    """About ``n`` near-uniform folded directions that every order of the axes maps onto themselves, ``(m, 3)``:
+    those of :func:`_sphere_directions` with ``x >= y >= z`` and their 6 permutations (126 of 128, 36 of 32),
+    so that a room and the same box with its axes swapped get the same quadrature."""
+    folded = _sphere_directions(n, like)
+    core = folded[(folded[:, 0] >= folded[:, 1]) & (folded[:, 1] >= folded[:, 2])]
+    return torch.cat([core[:, list(order)] for order in AXIS_ORDERS])
+
+
 def _gauss_quadrature(samples: torch.Tensor, n_nodes: int, weights: torch.Tensor | None = None):
     """Gauss quadrature of the distribution of ``samples`` ``(..., n)`` (equal weights, or ``weights``, summing
     to 1): nodes and weights ``(..., n_nodes)``, exact for polynomials up to degree ``2 n_nodes - 1`` (Lanczos on
@@ -171,10 +183,10 @@ def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions:
     over directions: ``E(t) = sum_q w_q exp(-k_q t)`` with a Gauss quadrature of ``g`` over
     the sphere. Its mean ``g`` is ``S / 4V``, so the weighted mean rate is Eyring's.
     """
+    if has_surfaces(features):
+        return _surface_decay_rates(features, _symmetric_directions(n_directions, features), n_nodes)
     directions = _sphere_directions(n_directions, features)  # (n, 3)
     air = _const(AIR_ABSORPTION, features)
-    if has_surfaces(features):
-        return _surface_decay_rates(features, directions, n_nodes)
     hits = (directions / features[..., None, 0:3]).sum(-1)  # (..., n) wall hits per metre
     nodes, weights = _gauss_quadrature(hits, n_nodes)
     wall = -torch.log1p(-band_absorption(features).clamp(max=0.999))  # (..., 8)
@@ -203,7 +215,8 @@ def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nod
     rates = SPEED_OF_SOUND * ((crossings @ (per_axis + 1e-6)).transpose(-1, -2)
                               + _const(AIR_ABSORPTION, features)[:, None])
     cells = _direction_cells(len(directions)).to(features.device)
-    weights = settled_directions(features)[..., None, cells]  # (..., 1, n): each direction its cell's share
+    # each direction the density of its cell: the cell's share of the rays' time per share of the sphere
+    weights = (settled_directions(features) / _cell_areas().to(features))[..., None, cells]  # (..., 1, n)
     weights = weights / weights.sum(-1, keepdim=True)
     mixed = 1.0 - specular_share(features)[..., None]  # (..., 1, 1)
     rates = rates + mixed * ((weights * rates).sum(-1, keepdim=True) - rates)  # (..., 8, n)
@@ -218,7 +231,7 @@ def specular_share(features: torch.Tensor) -> torch.Tensor:
     return (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4
 
 
-BLEND_CELLS = 32  # direction cells of :func:`settled_directions` (Fibonacci, folded into the first octant)
+BLEND_CELLS = 36  # direction cells of :func:`settled_directions` (:func:`_cell_centres`)
 BLEND_SHARES = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # scattering grid of its kernels
 
 
@@ -233,7 +246,7 @@ def _blend_kernels(samples_per_cell: int = 512) -> torch.Tensor:
     rays = (rays / rays.norm(dim=-1, keepdim=True)).abs()  # folded: a shoebox's walls see |u| only
     cell = _nearest_cell(rays)
     kernels = torch.zeros(3, len(BLEND_SHARES), BLEND_CELLS, BLEND_CELLS, dtype=torch.float64)
-    for axis in range(3):
+    for axis in range(3):  # rays drawn per axis, then averaged over the axes' orders (below)
         radius = torch.rand(len(rays), generator=generator, dtype=rays.dtype).sqrt()
         angle = 2.0 * math.pi * torch.rand(len(rays), generator=generator, dtype=rays.dtype)
         lambertian = torch.zeros_like(rays)
@@ -244,24 +257,56 @@ def _blend_kernels(samples_per_cell: int = 512) -> torch.Tensor:
             blended = share * lambertian + (1.0 - share) * rays
             moved = kernels[axis, k].index_put_((cell, _nearest_cell(blended)), torch.ones_like(angle), accumulate=True)
             moved /= moved.sum(-1, keepdim=True).clamp(min=1.0)
-    return kernels
+    return _axis_symmetric(kernels)
+
+
+def _axis_symmetric(kernels: torch.Tensor) -> torch.Tensor:
+    """``(3, k, n, n)`` cell-to-cell kernels per wall axis averaged over the 6 orders of the axes: a kernel of axis
+    ``order[m]`` moves the permuted cells as the kernel of axis ``m`` moves the cells (the draws' noise then
+    treats no axis differently)."""
+    centres = _cell_centres()
+    out = torch.zeros_like(kernels)
+    for order in AXIS_ORDERS:
+        cell = _nearest_cell(centres[:, list(order)])  # the cell each cell becomes: a permutation of them
+        for m in range(3):
+            out[m][:, cell[:, None], cell[None, :]] += kernels[order[m]] / len(AXIS_ORDERS)
+    return out
+
+
+@functools.cache
+@torch.inference_mode(False)
+def _cell_areas(n_rays: int = 2**18) -> torch.Tensor:
+    """``(BLEND_CELLS,)`` float64: each direction cell's share of the sphere (of random directions, then averaged
+    over the cells that an order of the axes maps onto each other), from 0.6 to 1.4 times ``1 / BLEND_CELLS``."""
+    rays = torch.randn(n_rays, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    drawn = torch.bincount(_nearest_cell(rays), minlength=BLEND_CELLS).double() / n_rays
+    centres = _cell_centres()
+    return sum(drawn[_nearest_cell(centres[:, list(order)])] for order in AXIS_ORDERS) / len(AXIS_ORDERS)
+
+
+def _cell_centres() -> torch.Tensor:
+    """The :data:`BLEND_CELLS` direction cells' centres, ``(n, 3)`` float64 (:func:`_symmetric_directions`)."""
+    centres = _symmetric_directions(32, torch.zeros(1, dtype=torch.float64))
+    assert len(centres) == BLEND_CELLS
+    return centres
 
 
 def _nearest_cell(directions: torch.Tensor) -> torch.Tensor:
     """Index of the nearest of the :data:`BLEND_CELLS` folded directions, ``(n,)`` for ``(n, 3)`` (any sign)."""
-    centres = _sphere_directions(BLEND_CELLS, directions)
+    centres = _cell_centres().to(directions)
     return (directions.abs() / directions.norm(dim=-1, keepdim=True) @ centres.T).argmax(-1)
 
 
 @functools.cache
 @torch.inference_mode(False)
 def _direction_cells(n_directions: int) -> torch.Tensor:
-    """The cell of each of the quadrature's ``n_directions`` (:func:`_sphere_directions`), ``(n,)``."""
-    return _nearest_cell(_sphere_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
+    """The cell of each of the quadrature's ``n_directions`` (:func:`_symmetric_directions`), ``(m,)``."""
+    return _nearest_cell(_symmetric_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
 
 
 def settled_directions(features: torch.Tensor) -> torch.Tensor:
-    """Where the rays' directions settle, ``(..., BLEND_CELLS)`` (sums to 1; uniform without scattering).
+    """Where the rays' directions settle, ``(..., BLEND_CELLS)``: each cell's share of their time (sums to 1; its
+    share of the sphere, :func:`_cell_areas`, without scattering).
 
     A ray along ``u`` meets the walls of axis ``a`` ``c |u_a| / D_a`` times a second, and each turns it towards
     a Lambertian direction by that wall's scattering averaged over the bands (:func:`_blend_kernels`, linear
@@ -277,7 +322,7 @@ def settled_directions(features: torch.Tensor) -> torch.Tensor:
     per_axis = 0.5 * SPEED_OF_SOUND * (hat[..., 0::2, :] + hat[..., 1::2, :]) / features.double()[..., 0:3, None]
     moves = per_axis.flatten(-2) @ _turning_kernels().to(blend.device)
     moves = moves.unflatten(-1, (BLEND_CELLS, BLEND_CELLS))  # (..., j, i): 1/s from cell i to cell j
-    moves = moves + 1e-3 / BLEND_CELLS  # 1/s to every cell: unique and uniform where nothing scatters
+    moves = moves + 1e-3 * _cell_areas()[:, None]  # 1/s to every cell by its area: unique, uniform where none scatters
     moves.diagonal(dim1=-2, dim2=-1).sub_(moves.sum(-2))  # what leaves cell i: pi G = 0 is G^T pi = 0
     moves[..., -1, :] = 1.0  # one equation less, and sum(pi) = 1
     rhs = torch.zeros_like(moves[..., 0])
@@ -292,7 +337,7 @@ def _turning_kernels() -> torch.Tensor:
     """``(3 * 11, n * n)`` float64: :func:`_blend_kernels` times ``|u_a|`` of the cell a ray leaves (its crossings
     of axis ``a`` per metre, less the room's ``1 / D_a``), transposed (to cell ``j`` from cell ``i``), without
     the stays in a cell: one matrix product gives :func:`settled_directions` every room's moves."""
-    centres = _sphere_directions(BLEND_CELLS, torch.zeros(1, dtype=torch.float64))  # (n, 3)
+    centres = _cell_centres()  # (n, 3)
     kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
     kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))
     return kernels.transpose(-1, -2).flatten(0, 1).flatten(1)

@@ -57,6 +57,7 @@ class PhysicsEDC(EdcNet):
     CACHED_ROOMS = 64  # rooms whose curves prediction fills at once (4 to 6 MB: in the cache until copied back)
     FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
     FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
+    SURFACES_VERSION = 2  # the surfaces layout's inputs and prior (2: the same for a room's mirror images, 2026-12-07)
 
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
                  hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
@@ -76,6 +77,8 @@ class PhysicsEDC(EdcNet):
         self.feature_scaler = Scaler("standard", n_in)
         # log T, log A, log t0, log ramp width; in the surfaces layout also the logit of the late rates' spread
         self.n_corrections = 4 + (self.n_band > self.N_BAND)
+        if self.n_band > self.N_BAND:  # kept in the checkpoint: one trained on other inputs is refused (below)
+            self.register_buffer("surfaces_version", torch.tensor(self.SURFACES_VERSION))
         self.band_net = mlp(n_in, band_hidden, self.n_corrections, dropout)
         self.residual_net = mlp(self.N_GLOBAL + self.n_band * self.N_BANDS, hidden, n_curves * n_knots, dropout)
         for last in (self.band_net[-1], self.residual_net[-1]):
@@ -93,6 +96,14 @@ class PhysicsEDC(EdcNet):
         if n_curves > 1:  # filled by fit_features (pyfar), kept in the checkpoint: inference needs no pyfar
             self.register_buffer("octave_kernels", torch.zeros(n_curves - 1, int(self.FILTER_SPREAD_S * self.fs) + 1))
             self.register_buffer("octave_coherence", torch.zeros(n_curves - 1, int(self.FILTER_COHERENCE_S * SIM_FS) + 1))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        version = state_dict.get(prefix + "surfaces_version", torch.tensor(1))
+        if hasattr(self, "surfaces_version") and int(version) != self.SURFACES_VERSION:
+            errors.append(f"its physics model of the surfaces layout has inputs and prior version {int(version)}, "
+                          f"this edc's are version {self.SURFACES_VERSION}")
+            state_dict[prefix + "surfaces_version"] = self.surfaces_version  # one message, not a missing key too
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
 
     def band_inputs(self, raw):
         """Unscaled inputs ``(b, 8, 19)`` (39 for the surfaces layout) of the band MLP and the physics the
@@ -371,13 +382,30 @@ def learned_spread(rates: torch.Tensor, weights: torch.Tensor, kept: torch.Tenso
 
 def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:
     """The surfaces layout's inputs per simulated band, ``(b, 8, 20)``: the area-weighted scattering, the axes'
-    imbalance (:func:`axis_imbalance`), then per surface (west, east, south, north, floor, ceiling) its
-    absorption, its scattering and its share of the room's surface."""
+    imbalance (:func:`axis_imbalance`), then per surface, in :func:`surface_order`, its absorption, its
+    scattering and its share of the room's surface."""
     alpha, scattering = room.surface_coefficients(raw)  # (b, 6, 8)
     areas = room.surface_areas(raw)
-    share = (areas / areas.sum(-1, keepdim=True))[:, None, :].expand(-1, alpha.shape[-1], -1)
+    order = surface_order(alpha, scattering, areas)
+    share = (areas / areas.sum(-1, keepdim=True)).gather(-1, order)[:, None, :].expand(-1, alpha.shape[-1], -1)
+    alpha, scattering = (x.gather(-2, order[..., None].expand_as(x)) for x in (alpha, scattering))
     return torch.cat([room.band_scattering(raw)[..., None], axis_imbalance(alpha)[..., None],
                       alpha.transpose(1, 2), scattering.transpose(1, 2), share], -1)
+
+
+def surface_order(alpha: torch.Tensor, scattering: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+    """``(b, 6)`` indices of the surfaces (west, east, south, north, floor, ceiling) in the order the networks
+    see them: the three pairs of opposite surfaces from the largest to the smallest, and in each pair the one
+    absorbing more (mean over the bands; then scattering more) first. The simulator does not tell a room
+    from its mirror image or from the same box with its axes swapped (rays start in every direction, the
+    images are summed), so the networks get the same inputs for all of them, 48 rooms from one: what they
+    learn of a west wall holds for every wall. ``alpha``, ``scattering`` ``(b, 6, 8)``; ``areas`` ``(b, 6)``."""
+    a, s = alpha.mean(-1), scattering.mean(-1)
+    odd_first = (a[:, 1::2] > a[:, 0::2]) | ((a[:, 1::2] == a[:, 0::2]) & (s[:, 1::2] > s[:, 0::2]))  # (b, 3)
+    even = torch.arange(0, 6, 2, device=alpha.device)
+    pairs = torch.stack([even + odd_first, even + ~odd_first], -1)  # (b, 3, 2)
+    axes = areas[:, 0::2].argsort(dim=-1, descending=True, stable=True)  # (b, 3)
+    return pairs.gather(1, axes[..., None].expand(-1, -1, 2)).flatten(1)
 
 
 def axis_imbalance(alpha: torch.Tensor) -> torch.Tensor:
