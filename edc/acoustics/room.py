@@ -284,11 +284,11 @@ def _cell_areas(n_rays: int = 2**18) -> torch.Tensor:
     return sum(drawn[_nearest_cell(centres[:, list(order)])] for order in AXIS_ORDERS) / len(AXIS_ORDERS)
 
 
+@functools.cache
+@torch.inference_mode(False)
 def _cell_centres() -> torch.Tensor:
-    """The :data:`BLEND_CELLS` direction cells' centres, ``(n, 3)`` float64 (:func:`_symmetric_directions`)."""
-    centres = _symmetric_directions(32, torch.zeros(1, dtype=torch.float64))
-    assert len(centres) == BLEND_CELLS
-    return centres
+    """The :data:`BLEND_CELLS` direction cells' centres, ``(n, 3)`` float64 (:func:`_symmetric_directions` of 32)."""
+    return _symmetric_directions(32, torch.zeros(1, dtype=torch.float64))
 
 
 def _nearest_cell(directions: torch.Tensor) -> torch.Tensor:
