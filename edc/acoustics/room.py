@@ -264,10 +264,8 @@ def _axis_symmetric(kernels: torch.Tensor) -> torch.Tensor:
     """``(3, k, n, n)`` cell-to-cell kernels per wall axis averaged over the 6 orders of the axes: a kernel of axis
     ``order[m]`` moves the permuted cells as the kernel of axis ``m`` moves the cells (the draws' noise then
     treats no axis differently)."""
-    centres = _cell_centres()
     out = torch.zeros_like(kernels)
-    for order in AXIS_ORDERS:
-        cell = _nearest_cell(centres[:, list(order)])  # the cell each cell becomes: a permutation of them
+    for order, cell in zip(AXIS_ORDERS, _permuted_cells()):
         for m in range(3):
             out[m][:, cell[:, None], cell[None, :]] += kernels[order[m]] / len(AXIS_ORDERS)
     return out
@@ -280,8 +278,15 @@ def _cell_areas(n_rays: int = 2**18) -> torch.Tensor:
     over the cells that an order of the axes maps onto each other), from 0.6 to 1.4 times ``1 / BLEND_CELLS``."""
     rays = torch.randn(n_rays, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     drawn = torch.bincount(_nearest_cell(rays), minlength=BLEND_CELLS).double() / n_rays
-    centres = _cell_centres()
-    return sum(drawn[_nearest_cell(centres[:, list(order)])] for order in AXIS_ORDERS) / len(AXIS_ORDERS)
+    return sum(drawn[cell] for cell in _permuted_cells()) / len(AXIS_ORDERS)
+
+
+@functools.cache
+@torch.inference_mode(False)
+def _permuted_cells() -> tuple[torch.Tensor, ...]:
+    """Per order of :data:`AXIS_ORDERS`, the cell each cell becomes when the axes are so renamed, ``(n,)``: a
+    permutation of the cells (:func:`_cell_centres` are closed under it)."""
+    return tuple(_nearest_cell(_cell_centres()[:, list(order)]) for order in AXIS_ORDERS)
 
 
 @functools.cache
