@@ -7,7 +7,7 @@ import torch
 
 from edc.acoustics import iso3382, room
 from edc.models import PhysicsEDC
-from edc.models.physics import learned_spread
+from edc.models.physics import SLOWEST_RATE, learned_spread
 
 pytestmark = pytest.mark.unit
 
@@ -265,23 +265,21 @@ def test_an_identity_target_scaler_decodes_as_the_representation_alone(represent
     assert torch.equal(out, unit.decode(y))
 
 
-def test_learned_spread_moves_the_late_rates_between_the_mean_and_the_specular_spread(monkeypatch):
-    """The learned correction of the late rates' spread: at 0 the prior's rates, very negative every
-    direction at the weighted mean rate, very positive the Gauss quadrature of the directions' rates before
-    the prior's pull towards the mean (the quadrature of a room computed as if nothing had scattered by the
-    4th reflection), which the correction reaches by an affine map of the prior's nodes alone."""
+def test_learned_spread_moves_the_late_rates_between_the_mean_and_twice_the_priors_spread():
+    """The learned correction of the late rates' spread: at 0 the prior's rates, very negative every node at
+    the weighted mean rate, very positive twice the prior's distance from it (at least ``SLOWEST_RATE``); the
+    weighted mean rate, the late decay's Eyring-like mean, stays wherever no rate is clipped."""
     raw = surfaces_rooms(16, torch.Generator().manual_seed(3)).double()
     rates, weights = room.specular_decay_rates(raw)  # (16, 8, 3) each
-    kept = room.specular_share(raw)
-    assert float(kept.max()) < 0.9  # every room pulls its rates
     zero = torch.zeros(16, 8, dtype=raw.dtype)
-    torch.testing.assert_close(learned_spread(rates, weights, kept, zero), rates)
-    mean = (weights * rates).sum(-1, keepdim=True).expand_as(rates)
-    torch.testing.assert_close(learned_spread(rates, weights, kept, zero - 50.0), mean)
-    monkeypatch.setattr(room, "specular_share", lambda features: torch.ones_like(features[..., :1]))
-    specular, specular_weights = room.specular_decay_rates(raw)
-    torch.testing.assert_close(specular_weights, weights)
-    torch.testing.assert_close(learned_spread(rates, weights, kept, zero + 50.0), specular, rtol=1e-6, atol=1e-6)
+    mean = (weights * rates).sum(-1, keepdim=True)
+    torch.testing.assert_close(learned_spread(rates, weights, zero), rates)
+    torch.testing.assert_close(learned_spread(rates, weights, zero - 50.0), mean.expand_as(rates))
+    doubled = learned_spread(rates, weights, zero + 50.0)
+    torch.testing.assert_close(doubled, (2.0 * rates - mean).clamp(min=SLOWEST_RATE))
+    kept = (doubled > SLOWEST_RATE).all(-1, keepdim=True)
+    assert kept.any() and not kept.all()  # rooms with and without a clipped node
+    torch.testing.assert_close((weights * doubled).sum(-1, keepdim=True)[kept], mean[kept])
 
 
 def mirrored(raw: torch.Tensor, axis: int) -> torch.Tensor:
@@ -325,3 +323,27 @@ def test_a_room_its_mirror_image_and_its_axes_swapped_get_the_same_curves(change
         other = raw.clone()
         other[:, 9:].view(-1, 6, 14)[:, 0, :7] *= 0.5  # the west wall absorbs half as much
         assert (model(None, other) - curves).abs().amax() > 0.5
+
+
+def test_training_remembers_each_rooms_late_decay_as_evaluation_computes_it(monkeypatch):
+    """While training, a room's late decay is computed once and reused (it depends on the room alone); it is the
+    one evaluation computes, and inputs that need gradients (the design search) are computed afresh."""
+    from edc.models.physics import PhysicsEDC
+
+    raw = surfaces_rooms(40, torch.Generator().manual_seed(5)).float()
+    model = PhysicsEDC(raw.shape[1], 500, 1000.0, n_curves=8, memory_size=0)
+    calls = []
+    computed = room.specular_decay_rates
+    monkeypatch.setattr(room, "specular_decay_rates", lambda r, n: calls.append(len(r)) or computed(r, n))
+    model.train()
+    first = model.late_decay(raw[:30])
+    again = model.late_decay(raw[10:40])
+    assert calls == [30, 10]  # only the 10 rooms not seen before
+    model.eval()
+    fresh = model.late_decay(raw[10:40])
+    for part, old, new in zip(again, first, fresh):
+        torch.testing.assert_close(part[:20], old[10:])
+        torch.testing.assert_close(part, new)
+    model.train()
+    model.late_decay(raw[:5].clone().requires_grad_())
+    assert calls[-1] == 5

@@ -153,23 +153,29 @@ def test_specular_decay_averages_to_eyring(room):
     torch.testing.assert_close((rates * weights).sum(-1), eyring, rtol=1e-3, atol=0)
 
 
-def _time_in_cells(dims, blend, n_rays=4000, n_hits=400, burn_in=50):
-    """Share of the time rays spend in each direction cell of ``settled_directions``, followed hit by hit as
-    pyroomacoustics turns them (``normalize(s L + (1 - s) R)``, ``L`` Lambertian about the wall's normal) in a
-    shoebox ``dims`` (3,) whose walls have the blend shares ``blend`` (6,)."""
+def _turned_ray_energy(dims, alpha, blend, step_s=0.005, until_s=1.0, n_rays=20_000):
+    """Mean energy of rays started in random directions at random places of a shoebox ``dims`` (3,), every
+    ``step_s`` up to ``until_s``, followed hit by hit as pyroomacoustics follows them: ``1 - a`` of the wall's
+    absorption ``alpha`` (6,) kept at each hit, then the turn ``normalize(s L + (1 - s) R)`` by the wall's blend
+    share ``blend`` (6,), ``L`` Lambertian about the wall's normal; no air."""
     rng = np.random.default_rng(0)
     u = rng.normal(size=(n_rays, 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     p, rows = rng.random((n_rays, 3)) * dims, np.arange(n_rays)
-    centres = closed_form._cell_centres().numpy()
-    time_in = np.zeros(len(centres))
-    for hit in range(n_hits):
+    clock, energy = np.zeros(n_rays), np.ones(n_rays)
+    n_steps = round(until_s / step_s) + 1
+    held = np.zeros(n_steps + 1)  # energy held from each step on, as differences
+    while clock.min() < until_s:
         with np.errstate(divide="ignore"):
             to_wall = np.where(u > 0, (dims - p) / u, np.where(u < 0, -p / u, np.inf))
         axis = to_wall.argmin(1)
         step, upper = to_wall[rows, axis], u[rows, axis] > 0
-        if hit >= burn_in:
-            np.add.at(time_in, (np.abs(u) @ centres.T).argmax(1), step)
+        arrive = clock + step / SPEED_OF_SOUND
+        first, last = (np.minimum(np.ceil(x / step_s), n_steps).astype(int) for x in (clock, arrive))
+        np.add.at(held, first, energy)  # the ray holds its energy at the steps in [clock, arrive)
+        np.add.at(held, last, -energy)
+        clock, wall = arrive, 2 * axis + upper
+        energy = energy * (1.0 - alpha[wall])
         p = p + u * step[:, None]
         p[rows, axis] = np.where(upper, dims[axis], 0.0)
         u[rows, axis] *= -1.0
@@ -178,30 +184,43 @@ def _time_in_cells(dims, blend, n_rays=4000, n_hits=400, burn_in=50):
         lambertian[rows, axis] = np.where(upper, -1.0, 1.0) * np.sqrt(1.0 - u1)
         lambertian[rows, (axis + 1) % 3] = np.sqrt(u1) * np.cos(2 * np.pi * u2)
         lambertian[rows, (axis + 2) % 3] = np.sqrt(u1) * np.sin(2 * np.pi * u2)
-        share = blend[2 * axis + upper][:, None]
+        share = blend[wall][:, None]
         u = share * lambertian + (1.0 - share) * u
         u /= np.linalg.norm(u, axis=1, keepdims=True)
-    return time_in / time_in.sum()
+    return np.cumsum(held)[:n_steps] / n_rays
 
 
-@pytest.mark.parametrize("dims, blend", [((10.0, 8.0, 3.0), (0.0, 0.0, 0.0, 0.0, 0.1, 0.9)),
-                                         ((6.0, 4.0, 3.0), (0.3,) * 6),
-                                         ((14.0, 5.0, 4.0), (0.6, 0.05, 0.1, 0.1, 0.2, 0.05))])
-def test_settled_directions_are_where_turned_rays_spend_their_time(dims, blend):
+def _time_to(energy: np.ndarray, level_db: float, step_s: float) -> float:
+    """When ``energy`` (every ``step_s``, 1 at 0) first falls to ``level_db`` (s, linear between steps in dB)."""
+    db = 10.0 * np.log10(np.maximum(energy, 1e-30))
+    k = int(np.argmax(db <= level_db))
+    return step_s * (k - 1 + (db[k - 1] - level_db) / (db[k - 1] - db[k]))
+
+
+@pytest.mark.parametrize("dims, alpha, blend", [
+    ((10.0, 8.0, 3.0), (0.05, 0.05, 0.05, 0.05, 0.3, 0.7), (0.1, 0.1, 0.1, 0.1, 0.2, 0.9)),  # office ceiling
+    ((6.0, 4.0, 3.0), (0.1,) * 6, (0.3,) * 6),
+    ((14.0, 5.0, 4.0), (0.02, 0.4, 0.1, 0.05, 0.2, 0.6), (0.6, 0.05, 0.1, 0.1, 0.2, 0.05)),
+    ((12.0, 9.0, 5.0), (0.03, 0.03, 0.03, 0.03, 0.03, 0.8), (0.0,) * 6),  # nothing scatters
+])
+def test_surfaces_late_decay_follows_turned_rays(dims, alpha, blend):
+    """The late decay of the surfaces layout reaches -10 and -20 dB when rays followed hit by hit do, within
+    25 % (21 % in the first room; 36 direction cells blur how slowly nearly grazing rays steepen): the rays turn
+    between directions as they decay. Directions weighted as turned rays settle without absorption, their rates
+    pulled towards the mean by the scattering (the prior before 2026-12-08), reached -20 dB at 0.43, 0.68 and
+    0.59 of the rays' time in the first, third and fourth rooms."""
     features = torch.zeros(93, dtype=torch.float64)
     features[:9] = torch.tensor([*dims, 1.0, 1.0, 1.0, 2.0, 2.0, 1.2])
-    features[9:].view(6, 14)[:, :7] = 0.1
-    features[9:].view(6, 14)[:, 7:] = torch.tensor(blend)[:, None]  # the same scattering in every band
-    rays = _time_in_cells(np.array(dims), np.array(blend))
-    ours = closed_form.settled_directions(features).numpy()
-    assert ours.sum() == pytest.approx(1.0)
-    # 36 cells blur where in a cell the rays are: some of the way from uniform remains
-    directions = np.abs(np.random.default_rng(1).normal(size=(200_000, 3)))
-    centres = closed_form._cell_centres().numpy()
-    uniform = np.bincount((directions @ centres.T).argmax(1), minlength=len(centres)) / len(directions)  # their areas
-    assert np.abs(ours - rays).sum() < 0.5 * np.abs(uniform - rays).sum()
-    features[9:].view(6, 14)[:, 7:] = 0.0  # nothing scatters: the directions stay as emitted
-    np.testing.assert_allclose(closed_form.settled_directions(features).numpy(), uniform, atol=0.1 / len(ours))
+    features[9:].view(6, 14)[:, :7] = torch.tensor(alpha)[:, None]  # the same in every band
+    features[9:].view(6, 14)[:, 7:] = torch.tensor(blend)[:, None]
+    rates, weights = closed_form.specular_decay_rates(features)  # (8, 3) each
+    rays = _turned_ray_energy(np.array(dims), np.array(alpha), np.array(blend))
+    t = torch.arange(len(rays), dtype=torch.float64) * 0.005
+    air = SPEED_OF_SOUND * closed_form.AIR_ABSORPTION[0]  # 125 Hz: the least air
+    ours = (weights[0, :, None] * torch.exp(-(rates[0, :, None] - air) * t)).sum(0).numpy()
+    assert weights.sum(-1).numpy() == pytest.approx(np.ones(8))
+    for level in (-10.0, -20.0):
+        assert _time_to(ours, level, 0.005) == pytest.approx(_time_to(rays, level, 0.005), rel=0.25)
 
 
 @pytest.mark.parametrize("room", ROOMS)
@@ -310,19 +329,41 @@ def on_the_surfaces_directions(monkeypatch) -> None:
                         lambda n, like: symmetric.to(like) if n == 128 else fibonacci(n, like))
 
 
+def surfaces_copy(paper: torch.Tensor) -> torch.Tensor:
+    """The surfaces layout ``(n, 93)`` of 16-column rooms ``(n, 16)``: their material on every surface, no
+    scattering."""
+    per_surface = torch.cat([paper[:, None, 9:16].expand(-1, 6, -1), torch.zeros_like(paper[:, None, :7]).expand(
+        -1, 6, -1)], -1)
+    return torch.cat([paper[:, :9], per_surface.flatten(1)], -1)
+
+
+def with_the_surfaces_late_decay(monkeypatch) -> None:
+    """The paper layout's late decay as the surfaces layout's of its surfaces copy (its own keeps 128 Fibonacci
+    directions and a quadrature in the rates, so that its benchmarks stay as measured: up to 1.4 dB apart)."""
+    surfaces_late = closed_form.specular_decay_rates
+    monkeypatch.setattr(closed_form, "specular_decay_rates", lambda raw, n_nodes=3: surfaces_late(
+        surfaces_copy(raw) if raw.shape[-1] == 16 else raw, n_nodes))
+
+
 def test_one_material_everywhere_gives_the_papers_physics(monkeypatch):
     on_the_surfaces_directions(monkeypatch)
     paper = torch.tensor(ROOMS, dtype=torch.float64)
-    per_surface = torch.cat([paper[:, None, 9:16].expand(-1, 6, -1), torch.zeros(3, 6, 7, dtype=paper.dtype)], -1)
-    surfaces = torch.cat([paper[:, :9], per_surface.flatten(1)], -1)
+    surfaces = surfaces_copy(paper)
     torch.testing.assert_close(closed_form.band_absorption(surfaces), closed_form.band_absorption(paper))
     torch.testing.assert_close(closed_form.reverberation_time(surfaces), closed_form.reverberation_time(paper))
     for paper_part, surfaces_part in zip(closed_form.image_sources(paper, 1000.0),
                                          closed_form.image_sources(surfaces, 1000.0)):
         torch.testing.assert_close(surfaces_part, paper_part)
-    rates, weights = closed_form.specular_decay_rates(paper)
-    surface_rates, surface_weights = closed_form.specular_decay_rates(surfaces)
-    t = torch.tensor([0.0, 0.1, 0.5, 1.0, 2.0], dtype=paper.dtype)
-    decay = (weights[:, None, :, None] * torch.exp(-rates[..., None] * t)).sum(-2)  # (3, 8, 5): the late mixture
-    surface_decay = (surface_weights[..., None] * torch.exp(-surface_rates[..., None] * t)).sum(-2)
-    torch.testing.assert_close(surface_decay, decay, rtol=1e-3, atol=1e-9)  # the rates' 1e-6 spread, over 2 s
+    # nothing scatters, so no ray turns: the late decay is the mean over the directions of each one's decay
+    hits = (closed_form._symmetric_directions(128, paper) / paper[:, None, 0:3]).sum(-1)  # (3, n) per metre
+    wall = -torch.log1p(-closed_form.band_absorption(paper))  # (3, 8)
+    air = torch.tensor(closed_form.AIR_ABSORPTION, dtype=paper.dtype)[:, None]
+    t = torch.linspace(0.0, 2.0, 201, dtype=paper.dtype)
+    exact = torch.exp(-SPEED_OF_SOUND * (wall[..., None] * hits[:, None, :] + air)[..., None] * t).mean(-2)
+    rates, weights = closed_form.specular_decay_rates(surfaces)
+    decay = (weights[..., None] * torch.exp(-rates[..., None] * t)).sum(-2)  # (3, 8, 201)
+    above = exact > 1e-6  # down to -60 dB
+    assert (10.0 * torch.log10(decay / exact))[above].abs().max() < 0.05  # dB
+    paper_rates, paper_weights = closed_form.specular_decay_rates(paper)  # its quadrature in the rates: 1.4 dB
+    paper_decay = (paper_weights[:, None, :, None] * torch.exp(-paper_rates[..., None] * t)).sum(-2)
+    assert (10.0 * torch.log10(paper_decay / exact))[above].abs().max() < 1.5

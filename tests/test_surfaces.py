@@ -283,9 +283,9 @@ def test_generate_draws_realistic_rooms_and_keeps_their_whole_decay(tmp_path):
 def test_the_physics_model_reads_one_material_everywhere_as_the_papers_model_does(demo, monkeypatch):
     from edc.models.physics import PhysicsEDC
 
-    from .test_physics import on_the_surfaces_directions
+    from .test_physics import with_the_surfaces_late_decay
 
-    on_the_surfaces_directions(monkeypatch)
+    with_the_surfaces_late_decay(monkeypatch)  # the late decays' quadratures: test_physics.py
 
     paper = demo.features.iloc[:24]
     raw16 = torch.as_tensor(paper[FEATURES].to_numpy(np.float32))

@@ -184,7 +184,7 @@ def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions:
     the sphere. Its mean ``g`` is ``S / 4V``, so the weighted mean rate is Eyring's.
     """
     if has_surfaces(features):
-        return _surface_decay_rates(features, _symmetric_directions(n_directions, features), n_nodes)
+        return _surface_decay_rates(features, n_directions, n_nodes)
     directions = _sphere_directions(n_directions, features)  # (n, 3)
     air = _const(AIR_ABSORPTION, features)
     hits = (directions / features[..., None, 0:3]).sum(-1)  # (..., n) wall hits per metre
@@ -193,45 +193,88 @@ def specular_decay_rates(features: torch.Tensor, n_nodes: int = 3, n_directions:
     return SPEED_OF_SOUND * (wall[..., None] * nodes[..., None, :] + air[:, None]), weights
 
 
-def _surface_decay_rates(features: torch.Tensor, directions: torch.Tensor, n_nodes: int):
+def _surface_decay_rates(features: torch.Tensor, n_directions: int, n_nodes: int):
     """:func:`specular_decay_rates` for a material per surface: rates ``(..., 8, n_nodes)`` and weights
     ``(..., 8, n_nodes)``, one quadrature per band.
 
     A ray along ``u`` crosses the room along axis ``a`` ``|u_a| / D_a`` times per metre, meeting the axis'
     two walls in turn: it loses ``(w_lo + w_hi) / 2`` per crossing, ``w = -ln(1 - a)``, so its rate is
-    ``c (sum_a |u_a| / D_a (w_lo + w_hi) / 2 + m)``. The simulator turns a reflected ray towards a
-    random (Lambertian) direction by the wall's scattering, which draws the rays towards the normals of the
-    walls that scatter: the directions are weighted as the rays settle (:func:`settled_directions`), and
-    with the mean scattering ``s`` the rates move towards their weighted mean by ``1 - (1 - s)^4`` (the
-    share of rays scattered at least once by the 4th reflection, where the late part starts;
-    :func:`specular_share`).
+    ``k_u = c (sum_a |u_a| / D_a (w_lo + w_hi) / 2 + m)``. The simulator turns a reflected ray towards a
+    random (Lambertian) direction by the wall's scattering (:func:`turning_moves`), so a ray's energy moves
+    between directions as it decays: ``de/dt = (G - diag(k)) e`` over the directions, ``G`` the turning, ``e``
+    uniform at first (rays start in every direction). The late energy ``E(t) = 1^T exp((G - diag(k)) t) e(0)``
+    is a mixture of decays (:func:`_slow_modes`), its time constants ``1 / k`` summed by a Gauss quadrature:
+    exact for the mixture's integrals ``int t^j E(t) dt`` up to ``j = 2 n_nodes - 2``, which weigh the slow
+    decays that the curves' late part holds. Without scattering ``G = 0``: each direction keeps its own rate.
     """
-    alpha, _ = surface_coefficients(features)
+    f = features.double()  # float64: turning rates of 1e3 per second beside decays of 1 per second
+    alpha, _ = surface_coefficients(f)
     loss = -torch.log1p(-alpha.clamp(max=0.999))  # (..., 6, 8)
     per_axis = (loss[..., 0::2, :] + loss[..., 1::2, :]) / 2.0  # (..., 3, 8): x, y, z
-    crossings = directions / features[..., None, 0:3]  # (..., n, 3)
+    crossings = _symmetric_directions(n_directions, f) / f[..., None, 0:3]  # (..., n, 3)
     # + 1e-6 per wall crossing: rates that differ by direction even where no wall absorbs (the quadrature
     # needs a spread), changing none by more than 1e-6 of the crossing rate
     rates = SPEED_OF_SOUND * ((crossings @ (per_axis + 1e-6)).transpose(-1, -2)
-                              + _const(AIR_ABSORPTION, features)[:, None])
-    cells = _direction_cells(len(directions)).to(features.device)
-    # each direction the density of its cell: the cell's share of the rays' time per share of the sphere
-    weights = (settled_directions(features) / _cell_areas().to(features))[..., None, cells]  # (..., 1, n)
-    weights = weights / weights.sum(-1, keepdim=True)
-    mixed = 1.0 - specular_share(features)[..., None]  # (..., 1, 1)
-    rates = rates + mixed * ((weights * rates).sum(-1, keepdim=True) - rates)  # (..., 8, n)
-    return _gauss_quadrature(rates, n_nodes, weights)
+                              + _const(AIR_ABSORPTION, f)[:, None])  # (..., 8, n)
+    time_constants, amplitudes = _slow_modes(rates, turning_moves(f), _direction_cells(n_directions))
+    nodes, weights = _gauss_quadrature(time_constants, n_nodes, amplitudes)
+    return (1.0 / nodes).to(features.dtype), weights.to(features.dtype)
 
 
-def specular_share(features: torch.Tensor) -> torch.Tensor:
-    """``(..., 1)``: the share of the rays' spread of decay rates that :func:`specular_decay_rates` keeps in the
-    surfaces layout, ``(1 - s)^4`` with ``s`` the surfaces' scattering averaged over the bands: the rays not yet
-    scattered by the 4th reflection, where the late part starts (1 where nothing scatters)."""
-    _, scattering = surface_coefficients(features)
-    return (1.0 - scattering.mean(-1).mean(-1, keepdim=True)) ** 4
+CHAIN_KRYLOV = 6  # shift-invert Arnoldi steps of :func:`_slow_modes`
 
 
-BLEND_CELLS = 36  # direction cells of :func:`settled_directions` (:func:`_cell_centres`)
+def _slow_modes(rates: torch.Tensor, moves: torch.Tensor, cells: torch.Tensor, steps: int = CHAIN_KRYLOV):
+    """The decays of ``E(t) = 1^T exp(A t) e(0)``, ``A = G - diag(rates)`` over ``n`` directions, ``e(0)`` uniform
+    (sums to 1): time constants (s) and amplitudes ``(..., 8, steps)`` (amplitudes >= 0, sum 1).
+
+    ``rates`` ``(..., 8, n)`` 1/s per direction; ``moves`` ``(..., m, m)`` 1/s from cell ``i`` to cell ``j``
+    (``[j, i]``, zero diagonal), a ray arriving in a cell at any of its directions (``cells`` ``(n,)``, the cell
+    of each). ``(-A)^-1`` is applied through the cells (``m`` unknowns, Woodbury) and ``steps`` of Arnoldi on it
+    give the slowest decays first; the few complex or negative parts of a turning that is not reversible are
+    dropped (their real parts kept, amplitudes clipped at 1e-9).
+    """
+    count = torch.bincount(cells, minlength=moves.shape[-1]).to(rates)
+    spread = count[cells]  # (n,): a ray arriving in a cell lands on each of its directions alike
+    leave = rates + moves.sum(-2)[..., None, cells]  # (..., 8, n): what leaves a direction, 1/s
+
+    def to_cells(x):  # (..., 8, n) -> (..., 8, m): summed over each cell's directions
+        return x.new_zeros(x.shape[:-1] + (len(count),)).index_add(-1, cells, x)
+
+    # (-A)^-1 r = (r + B y) / leave with y = M C (-A)^-1 r (C sums a cell's directions, B spreads over them), so
+    # (I - M C diag(1 / leave) B) y = M C (r / leave): one m x m inverse per band for every step
+    inverse = torch.linalg.inv(torch.eye(len(count), dtype=rates.dtype)
+                               - moves[..., None, :, :] * (to_cells(1.0 / leave) / count)[..., None, :])
+
+    def solve(r):
+        y = (inverse @ (to_cells(r / leave) @ moves.transpose(-1, -2))[..., None])[..., 0]
+        return (r + y[..., cells] / spread) / leave
+
+    n = len(cells)
+    basis = [rates.new_full(rates.shape, n ** -0.5)]
+    hessenberg = rates.new_zeros(rates.shape[:-1] + (steps, steps))
+    for j in range(steps):
+        w = solve(basis[j])
+        for i, v in enumerate(basis):
+            h = (v * w).sum(-1)
+            hessenberg[..., i, j] = h
+            w = w - h[..., None] * v
+        if j + 1 < steps:
+            norm = w.norm(dim=-1).clamp(min=1e-300)
+            hessenberg[..., j + 1, j] = norm
+            basis.append(w / norm[..., None])
+    # (-A)^-1 ~ V H V^T: E(t) ~ |e(0)| 1^T V exp(-H^-1 t) e_1, H = Y diag(tau) Y^-1
+    tau, y = torch.linalg.eig(hessenberg)
+    ends = (torch.stack(basis, -1).sum(-2).to(y.dtype)[..., None, :] @ y)[..., 0, :]  # 1^T V y_k
+    first = torch.linalg.solve(y, torch.eye(steps, dtype=y.dtype)[:, :1].expand(y.shape[:-1] + (1,)))[..., 0]
+    # every mode kept (at least 1e-9 of the energy) and apart (by 1e-6 of its time constant), so that a Gauss
+    # quadrature of up to ``steps`` nodes exists where the mixture is one decay or a pair of modes shares its real part
+    amplitudes = (n ** -0.5 * ends * first).real.clamp(min=1e-9)
+    apart = 1.0 + 1e-6 * torch.arange(steps, dtype=rates.dtype)
+    return tau.real.clamp(min=1e-6) * apart, amplitudes / amplitudes.sum(-1, keepdim=True)
+
+
+BLEND_CELLS = 36  # direction cells of :func:`turning_moves` (:func:`_cell_centres`)
 BLEND_SHARES = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # scattering grid of its kernels
 
 
@@ -273,16 +316,6 @@ def _axis_symmetric(kernels: torch.Tensor) -> torch.Tensor:
 
 @functools.cache
 @torch.inference_mode(False)
-def _cell_areas(n_rays: int = 2**18) -> torch.Tensor:
-    """``(BLEND_CELLS,)`` float64: each direction cell's share of the sphere (of random directions, then averaged
-    over the cells that an order of the axes maps onto each other), from 0.6 to 1.4 times ``1 / BLEND_CELLS``."""
-    rays = torch.randn(n_rays, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    drawn = torch.bincount(_nearest_cell(rays), minlength=BLEND_CELLS).double() / n_rays
-    return sum(drawn[cell] for cell in _permuted_cells()) / len(AXIS_ORDERS)
-
-
-@functools.cache
-@torch.inference_mode(False)
 def _permuted_cells() -> tuple[torch.Tensor, ...]:
     """Per order of :data:`AXIS_ORDERS`, the cell each cell becomes when the axes are so renamed, ``(n,)``: a
     permutation of the cells (:func:`_cell_centres` are closed under it)."""
@@ -309,31 +342,23 @@ def _direction_cells(n_directions: int) -> torch.Tensor:
     return _nearest_cell(_symmetric_directions(n_directions, torch.zeros(1, dtype=torch.float64)))
 
 
-def settled_directions(features: torch.Tensor) -> torch.Tensor:
-    """Where the rays' directions settle, ``(..., BLEND_CELLS)``: each cell's share of their time (sums to 1; its
-    share of the sphere, :func:`_cell_areas`, without scattering).
+def turning_moves(features: torch.Tensor) -> torch.Tensor:
+    """How fast the simulator's turning moves rays between direction cells, ``(..., BLEND_CELLS, BLEND_CELLS)``:
+    ``[j, i]`` per second from cell ``i`` to cell ``j`` (zero diagonal).
 
     A ray along ``u`` meets the walls of axis ``a`` ``c |u_a| / D_a`` times a second, and each turns it towards
     a Lambertian direction by that wall's scattering averaged over the bands (:func:`_blend_kernels`, linear
-    between its shares): a Markov chain over the direction cells, whose stationary distribution this is. It
-    leans towards the normals of the walls that scatter: with only the ceiling scattering (0.9), the rays are
-    steeper on average (mean ``|u_z|`` 0.57 against 0.5) and grazing ones 5 times rarer than uniform.
+    between its shares). With only the ceiling scattering (0.9), rays settle steeper on average (mean ``|u_z|``
+    0.57 against 0.5) and grazing ones 5 times rarer than uniform.
     """
-    _, scattering = surface_coefficients(features.double())
+    _, scattering = surface_coefficients(features)
     blend = scattering.mean(-1)  # (..., 6): the simulator's average_scatter per surface
     grid = _const(BLEND_SHARES, blend)
     hat = (1.0 - (blend[..., None] - grid).abs() * (len(grid) - 1)).clamp(min=0.0)  # (..., 6, 11): linear in s
     # per axis: each of its walls met half the time, c / D_a of the crossings a second; |u_a| is in the kernels
-    per_axis = 0.5 * SPEED_OF_SOUND * (hat[..., 0::2, :] + hat[..., 1::2, :]) / features.double()[..., 0:3, None]
-    moves = per_axis.flatten(-2) @ _turning_kernels().to(blend.device)
-    moves = moves.unflatten(-1, (BLEND_CELLS, BLEND_CELLS))  # (..., j, i): 1/s from cell i to cell j
-    moves = moves + 1e-3 * _cell_areas()[:, None]  # 1/s to every cell by its area: unique, uniform where none scatters
-    moves.diagonal(dim1=-2, dim2=-1).sub_(moves.sum(-2))  # what leaves cell i: pi G = 0 is G^T pi = 0
-    moves[..., -1, :] = 1.0  # one equation less, and sum(pi) = 1
-    rhs = torch.zeros_like(moves[..., 0])
-    rhs[..., -1] = 1.0
-    settled = torch.linalg.solve(moves, rhs).clamp(min=0.0)  # float64: the 1e-3 beside up to 1e3 per second
-    return (settled / settled.sum(-1, keepdim=True)).to(features.dtype)
+    per_axis = 0.5 * SPEED_OF_SOUND * (hat[..., 0::2, :] + hat[..., 1::2, :]) / features[..., 0:3, None]
+    moves = per_axis.flatten(-2) @ _turning_kernels().to(blend)
+    return moves.unflatten(-1, (BLEND_CELLS, BLEND_CELLS))
 
 
 @functools.cache
@@ -341,7 +366,7 @@ def settled_directions(features: torch.Tensor) -> torch.Tensor:
 def _turning_kernels() -> torch.Tensor:
     """``(3 * 11, n * n)`` float64: :func:`_blend_kernels` times ``|u_a|`` of the cell a ray leaves (its crossings
     of axis ``a`` per metre, less the room's ``1 / D_a``), transposed (to cell ``j`` from cell ``i``), without
-    the stays in a cell: one matrix product gives :func:`settled_directions` every room's moves."""
+    the stays in a cell: one matrix product gives :func:`turning_moves` every room's moves."""
     centres = _cell_centres()  # (n, 3)
     kernels = _blend_kernels() * centres.T[:, None, :, None]  # (3, 11, i, j)
     kernels = kernels * (1.0 - torch.eye(BLEND_CELLS, dtype=kernels.dtype))

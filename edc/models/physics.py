@@ -24,7 +24,7 @@ class PhysicsEDC(EdcNet):
     simulated band ``b`` (8, see :mod:`edc.acoustics.room`), a late part held until about the first
     4th-order arrival and decaying after it as the specular field does: a mixture of
     exponentials over ray directions (:func:`edc.acoustics.room.specular_decay_rates`, mean rate
-    Eyring's), at Barron's level. The sum is normalised to 0 dB at t = 0.
+    Eyring's; with a material per surface, the rays turned between directions as they decay), at Barron's level. The sum is normalised to 0 dB at t = 0.
 
     Learned on top, from derived physics only (volume, surface, distances, first 4th-order
     arrival; per band absorption, decay time, image energies), never the coordinates, so
@@ -57,7 +57,8 @@ class PhysicsEDC(EdcNet):
     CACHED_ROOMS = 64  # rooms whose curves prediction fills at once (4 to 6 MB: in the cache until copied back)
     FILTER_SPREAD_S = 0.07  # the octave filters spread energy over up to this long (99.9 % at 125 Hz)
     FILTER_COHERENCE_S = 0.05  # and keep two pulses coherent over lags up to about this (0.06 at 125 Hz, 32 ms)
-    SURFACES_VERSION = 2  # the surfaces layout's inputs and prior (2: the same for a room's mirror images, 2026-12-07)
+    SURFACES_VERSION = 3  # the surfaces layout's inputs and prior (2: the same for a room's mirror images, 2026-12-07;
+    # 3: the late decay of the rays' turning between directions as they decay, 2026-12-08)
 
     def __init__(self, n_features: int, n_out: int, fs: float, band_hidden=(128, 128, 128),
                  hidden=(128, 128, 128), n_knots: int = 100, early_ms: float = 100.0, early_step_ms: float = 2.0,
@@ -68,6 +69,7 @@ class PhysicsEDC(EdcNet):
             raise EdcInputError(f"model.net.memory_dropout={memory_dropout}: the share of training rooms predicted "
                                 "without the memory each step must be in [0, 1). Fix: for example 0.25, or 0 for none.")
         self.memory_dropout = memory_dropout  # training rooms that, per step, are left to the networks alone
+        self._late_decays = {}  # a training room's late decay by its features' bytes (:meth:`late_decay`)
         self.direction_nodes = direction_nodes  # quadrature nodes of the specular late decay (1: Eyring)
         self.n_out, self.fs, self.floor_db, self.n_curves = n_out, float(fs), floor_db, n_curves
         # a material per surface (the surfaces layout): more inputs per band, its mean scattering, how unevenly
@@ -263,6 +265,19 @@ class PhysicsEDC(EdcNet):
             raise ValueError("a broadband model has no octave-band curves")
         return self.prior_energy(*self.batch_physics(raw))[:, 1:, 0]
 
+    def late_decay(self, raw):
+        """The late decay's rates and weights (:func:`edc.acoustics.room.specular_decay_rates`), remembered per
+        training room while training: a room's are the same every epoch, and the surfaces layout's turning of the
+        rays costs about 0.4 ms a room (2 cores), a tenth of an epoch's time."""
+        if not self.training or raw.requires_grad:
+            return room.specular_decay_rates(raw, self.direction_nodes)
+        keys = [row.tobytes() for row in raw.detach().cpu().numpy()]
+        new = sorted({i for i, key in enumerate(keys) if key not in self._late_decays})
+        if new:
+            for i, *late in zip(new, *room.specular_decay_rates(raw[new], self.direction_nodes)):
+                self._late_decays.setdefault(keys[i], late)
+        return tuple(torch.stack(part).to(raw.device) for part in zip(*(self._late_decays[key] for key in keys)))
+
     def physics_head(self, raw) -> _Physics:
         """What the physics prior needs of each room before the grid (:class:`_Physics`): the scaled band
         inputs, the learned corrections of decay, level, onset and ramp, the late parts' rates and levels, the
@@ -274,9 +289,9 @@ class PhysicsEDC(EdcNet):
         o = self.band_net(z) + bands  # (b, 8, 4 or 5)
         decay = decay * torch.exp(o[..., 0])
         level = 312.0 * decay / volume[:, None] * torch.exp(o[..., 1])  # Barron's 31200 T / V per 100 / r^2
-        rates, shares = room.specular_decay_rates(raw, self.direction_nodes)  # (b, 8, q), (b, q) or (b, 8, q)
+        rates, shares = self.late_decay(raw)  # (b, 8, q), (b, q) or (b, 8, q)
         if self.n_corrections > 4:
-            rates = learned_spread(rates, shares, room.specular_share(raw), o[..., 4])
+            rates = learned_spread(rates, shares, o[..., 4])
         rates = rates * torch.exp(-o[..., :1])  # the learned correction of T scales every direction's rate
         # late energy left after t, per band and direction: exp(log_energy - k (t + r / c)) from the onset on
         weights = torch.softmax(self.band_logit, 0)  # the bands' energy shares
@@ -367,17 +382,17 @@ class _Physics(NamedTuple):
         return _Physics(*(field[rows] for field in self[:-1]), (distance[rows], order, energy[rows]))
 
 
-def learned_spread(rates: torch.Tensor, weights: torch.Tensor, kept: torch.Tensor, logit: torch.Tensor):
+SLOWEST_RATE = 0.5  # 1/s: the late rates' floor after the learned spread (a T60 of 28 s; sampled rooms reach 6 s)
+
+
+def learned_spread(rates: torch.Tensor, weights: torch.Tensor, logit: torch.Tensor):
     """The late rates ``(b, 8, q)`` (weights ``(b, 8, q)``, :func:`edc.acoustics.room.specular_decay_rates`) with
-    the share of their spread about the weighted mean moved from the prior's ``kept`` ``(b, 1)``
-    (:func:`edc.acoustics.room.specular_share`) to ``sigmoid(logit(kept) + logit)``, ``logit`` ``(b, 8)`` learned:
-    between every direction at the mean rate (0) and the rays' specular spread (1), so every rate stays within
-    the specular ones. A Gauss quadrature moves with an affine map of its variable, so this is the quadrature
-    of the directions' rates moved by that share."""
-    kept = kept.clamp(1e-6, 1.0 - 1e-6)
-    share = torch.sigmoid(torch.logit(kept) + logit) / kept  # (b, 8): 1 where the correction is 0
+    their spread about the weighted mean scaled by ``2 sigmoid(logit)``, ``logit`` ``(b, 8)`` learned: from every
+    direction at the mean rate (very negative) through the prior's (0) to twice its spread, at least
+    :data:`SLOWEST_RATE`. A Gauss quadrature moves with an affine map of its variable, so this is the quadrature
+    of the late decay's rates so moved."""
     mean = (weights * rates).sum(-1, keepdim=True)
-    return mean + share[..., None] * (rates - mean)
+    return (mean + 2.0 * torch.sigmoid(logit)[..., None] * (rates - mean)).clamp(min=SLOWEST_RATE)
 
 
 def surface_band_inputs(raw: torch.Tensor) -> torch.Tensor:
