@@ -216,9 +216,14 @@ def _surface_decay_rates(features: torch.Tensor, n_directions: int, n_nodes: int
     # needs a spread), changing none by more than 1e-6 of the crossing rate
     rates = SPEED_OF_SOUND * ((crossings @ (per_axis + 1e-6)).transpose(-1, -2)
                               + _const(AIR_ABSORPTION, f)[:, None])  # (..., 8, n)
-    time_constants, amplitudes = _slow_modes(rates, turning_moves(f), _direction_cells(n_directions))
-    nodes, weights = _gauss_quadrature(time_constants, n_nodes, amplitudes)
-    return (1.0 / nodes).to(features.dtype), weights.to(features.dtype)
+    with torch.no_grad():  # eig's gradient is undefined for complex eigenvectors: the one kept is below
+        time_constants, amplitudes, slowest = _slow_modes(rates, turning_moves(f), _direction_cells(n_directions))
+        nodes, weights = _gauss_quadrature(time_constants, n_nodes, amplitudes)
+    late = 1.0 / nodes
+    if rates.requires_grad:  # (the design search) every rate moves as the slowest decay's directions' mean rate
+        mean = (slowest * rates).sum(-1, keepdim=True)
+        late = late * mean / mean.detach()
+    return late.to(features.dtype), weights.to(features.dtype)
 
 
 CHAIN_KRYLOV = 6  # shift-invert Arnoldi steps of :func:`_slow_modes`
@@ -226,7 +231,8 @@ CHAIN_KRYLOV = 6  # shift-invert Arnoldi steps of :func:`_slow_modes`
 
 def _slow_modes(rates: torch.Tensor, moves: torch.Tensor, cells: torch.Tensor, steps: int = CHAIN_KRYLOV):
     """The decays of ``E(t) = 1^T exp(A t) e(0)``, ``A = G - diag(rates)`` over ``n`` directions, ``e(0)`` uniform
-    (sums to 1): time constants (s) and amplitudes ``(..., 8, steps)`` (amplitudes >= 0, sum 1).
+    (sums to 1): time constants (s) and amplitudes ``(..., 8, steps)`` (amplitudes >= 0, sum 1), and the
+    slowest decay's energy per direction ``(..., 8, n)`` (>= 0, sum 1).
 
     ``rates`` ``(..., 8, n)`` 1/s per direction; ``moves`` ``(..., m, m)`` 1/s from cell ``i`` to cell ``j``
     (``[j, i]``, zero diagonal), a ray arriving in a cell at any of its directions (``cells`` ``(n,)``, the cell
@@ -271,7 +277,12 @@ def _slow_modes(rates: torch.Tensor, moves: torch.Tensor, cells: torch.Tensor, s
     # quadrature of up to ``steps`` nodes exists where the mixture is one decay or a pair of modes shares its real part
     amplitudes = (n ** -0.5 * ends * first).real.clamp(min=1e-9)
     apart = 1.0 + 1e-6 * torch.arange(steps, dtype=rates.dtype)
-    return tau.real.clamp(min=1e-6) * apart, amplitudes / amplitudes.sum(-1, keepdim=True)
+    vectors = torch.stack(basis, -1).to(y.dtype) @ y  # (..., 8, n, steps): the modes over the directions
+    slowest = vectors.gather(-1, tau.real.argmax(-1)[..., None, None].expand(*vectors.shape[:-1], 1))[..., 0]
+    slowest = slowest.real * slowest.real.sum(-1, keepdim=True).sign()  # its sign, as an energy's
+    slowest = slowest.clamp(min=0.0) + 1e-12
+    return (tau.real.clamp(min=1e-6) * apart, amplitudes / amplitudes.sum(-1, keepdim=True),
+            slowest / slowest.sum(-1, keepdim=True))
 
 
 BLEND_CELLS = 36  # direction cells of :func:`turning_moves` (:func:`_cell_centres`)
