@@ -24,7 +24,8 @@ class PhysicsEDC(EdcNet):
     simulated band ``b`` (8, see :mod:`edc.acoustics.room`), a late part held until about the first
     4th-order arrival and decaying after it as the specular field does: a mixture of
     exponentials over ray directions (:func:`edc.acoustics.room.specular_decay_rates`, mean rate
-    Eyring's; with a material per surface, the rays turned between directions as they decay), at Barron's level. The sum is normalised to 0 dB at t = 0.
+    Eyring's; with a material per surface, the rays turned between directions as they decay), at Barron's
+    level. The sum is normalised to 0 dB at t = 0.
 
     Learned on top, from derived physics only (volume, surface, distances, first 4th-order
     arrival; per band absorption, decay time, image energies), never the coordinates, so
@@ -268,7 +269,7 @@ class PhysicsEDC(EdcNet):
     def late_decay(self, raw):
         """The late decay's rates and weights (:func:`edc.acoustics.room.specular_decay_rates`), remembered per
         training room while training: a room's are the same every epoch, and the surfaces layout's turning of the
-        rays costs about 0.4 ms a room (2 cores), a tenth of an epoch's time."""
+        rays costs about 0.4 ms a room (2 cores), 4 s an epoch of ``rooms12000``."""
         if not self.training or raw.requires_grad:
             return room.specular_decay_rates(raw, self.direction_nodes)
         keys = [row.tobytes() for row in raw.detach().cpu().numpy()]
