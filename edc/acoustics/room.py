@@ -271,13 +271,12 @@ def _slow_modes(rates: torch.Tensor, moves: torch.Tensor, cells: torch.Tensor, s
             basis.append(w / norm[..., None])
     # (-A)^-1 ~ V H V^T: E(t) ~ |e(0)| 1^T V exp(-H^-1 t) e_1, H = Y diag(tau) Y^-1
     tau, y = torch.linalg.eig(hessenberg)
-    ends = (torch.stack(basis, -1).sum(-2).to(y.dtype)[..., None, :] @ y)[..., 0, :]  # 1^T V y_k
+    vectors = torch.stack(basis, -1).to(y.dtype) @ y  # (..., 8, n, steps): the modes over the directions, V y_k
     first = torch.linalg.solve(y, torch.eye(steps, dtype=y.dtype)[:, :1].expand(y.shape[:-1] + (1,)))[..., 0]
     # every mode kept (at least 1e-9 of the energy) and apart (by 1e-6 of its time constant), so that a Gauss
     # quadrature of up to ``steps`` nodes exists where the mixture is one decay or a pair of modes shares its real part
-    amplitudes = (n ** -0.5 * ends * first).real.clamp(min=1e-9)
+    amplitudes = (n ** -0.5 * vectors.sum(-2) * first).real.clamp(min=1e-9)  # |e(0)| (1^T V y_k) (Y^-1 e_1)_k
     apart = 1.0 + 1e-6 * torch.arange(steps, dtype=rates.dtype)
-    vectors = torch.stack(basis, -1).to(y.dtype) @ y  # (..., 8, n, steps): the modes over the directions
     slowest = vectors.gather(-1, tau.real.argmax(-1)[..., None, None].expand(*vectors.shape[:-1], 1))[..., 0]
     slowest = slowest.real * slowest.real.sum(-1, keepdim=True).sign()  # its sign, as an energy's
     slowest = slowest.clamp(min=0.0) + 1e-12
