@@ -63,7 +63,7 @@ SUITES = {  # the datasets of each benchmark (benchmarks/datasets.py), the curve
               "models": MODELS,
               "floors": {"rows": "floor-rows", "configuration": "floor-configuration", "offgrid": "floor-offgrid"}},
     "rooms": {"train": "rooms12000", "offgrid": "rooms-offgrid300", "offgrid_from": "configuration", "duration": 3.0,
-              "models": {"physics": (["experiment=rooms_best"], 120)},
+              "models": {"physics": (["experiment=rooms_best"], 40)},
               "floors": {"rows": "rooms12000-floor-rows", "configuration": "rooms12000-floor-configuration",
                          "offgrid": "rooms-floor-offgrid"}},
 }
